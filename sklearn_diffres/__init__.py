@@ -1,0 +1,25 @@
+"""Diffusion Residual Networks (Diff-ResNet) for scikit-learn."""
+
+# Authors: The sklearn-diffres developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from ._graph import (
+    EXACT_NEIGHBORS_MAX_SAMPLES,
+    diffusion_graph,
+    graph_laplacian,
+    normalize_adjacency,
+)
+from ._classifier import DiffusionResNetClassifier, unlabelled_mask
+from ._transformer import DiffusionTransformer
+
+__version__ = "0.1.0.dev0"
+
+__all__ = [
+    "EXACT_NEIGHBORS_MAX_SAMPLES",
+    "DiffusionResNetClassifier",
+    "DiffusionTransformer",
+    "diffusion_graph",
+    "graph_laplacian",
+    "normalize_adjacency",
+    "unlabelled_mask",
+]

@@ -1,0 +1,571 @@
+"""DiffusionResNetClassifier: semi-supervised Diff-ResNet, trained through skorch."""
+
+# Authors: The sklearn-diffres developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral, Number, Real
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.extmath import softmax
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._graph import _NEIGHBORS_ALGORITHMS
+from ._module import DiffResNetModule, _GraphNet, _PaperEarlyStopping, to_torch
+from ._transformer import DiffusionTransformer
+
+#: Rows of new samples pushed through the residual blocks at once in predict.
+PREDICT_CHUNK_ROWS = 65536
+
+_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
+
+
+def unlabelled_mask(y):
+    """Boolean mask of the samples whose target is ``-1`` (unlabelled).
+
+    Works for numeric targets and for object arrays that mix labels with the
+    integer ``-1``; string arrays have no unlabelled marker.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Targets, ``-1`` for unlabelled samples.
+
+    Returns
+    -------
+    mask : ndarray of bool of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from sklearn_diffres import unlabelled_mask
+    >>> unlabelled_mask([0, 1, -1, 1]).tolist()
+    [False, False, True, False]
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iuf":
+        return y == -1
+    if y.dtype.kind == "O":
+        return np.array(
+            [isinstance(v, Number) and not isinstance(v, bool) and v == -1 for v in y],
+            dtype=bool,
+        )
+    return np.zeros(y.shape[0], dtype=bool)
+
+
+def _check_device(device):
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(
+            f"device={device!r} was asked for but CUDA is not available on "
+            "this machine; use device='cpu'."
+        )
+
+
+def _rectified_prototypes(X, labelled_idx, y_enc, n_classes):
+    """Prototype rectification of the paper's few-shot code.
+
+    Class means of the labelled rows, then a softmax-weighted mean of the
+    rows that cosine similarity (times 10) assigns to each class. Returns the
+    distances ``||x_i - p_c||`` of every row to every rectified prototype.
+    """
+    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
+    proto = np.stack([X[labelled_idx[y_enc == c]].mean(axis=0) for c in range(n_classes)])
+
+    def unit(A):
+        norm = np.linalg.norm(A, axis=1, keepdims=True)
+        return A / np.where(norm > 0, norm, 1.0)
+
+    cos = unit(X) @ unit(proto).T * 10
+    pseudo = cos.argmax(axis=1)
+    weight = softmax(cos)
+    rectified = np.stack(
+        [
+            (weight[pseudo == c, c, None] * X[pseudo == c]).mean(axis=0)
+            if (pseudo == c).any()
+            else proto[c]
+            for c in range(n_classes)
+        ]
+    )
+    distance = np.linalg.norm(X[:, None, :] - rectified[None, :, :], axis=2)
+    distance[labelled_idx] = 0.0
+    return distance
+
+
+class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
+    """Diffusion residual network (Diff-ResNet) for few labels, many points.
+
+    A residual block ``x <- x + f(x)``, then ``n_layers`` parameter-free
+    diffusion layers ``x <- x - step_size * L x`` over the graph of all
+    fitted samples, then a linear classifier; cross-entropy on the labelled
+    samples only. Fit semi-supervised by marking unlabelled targets ``-1``:
+    every sample is a node of the graph, and diffusion carries what the
+    labelled ones teach to their neighbours.
+
+    Training is full batch through skorch (every step sees every node).
+    ``transduction_`` holds the labels of the fitted samples; ``predict`` of
+    new rows attaches each of them to the fitted graph one way, exactly as
+    :meth:`DiffusionTransformer.transform` does, so a row's prediction depends
+    only on that row and the fitted model. A new row identical to a fitted
+    sample is that sample, so ``predict(X_fit)`` equals ``transduction_``.
+
+    Parameters
+    ----------
+    n_neighbors : int, default=20
+        Number of nearest other samples each sample is joined to.
+    sigma : int, default=10
+        Which nearest other sample (1-based) sets a sample's kernel width.
+        The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
+        sigma + 1)``.
+    adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples), \
+            default=None
+        A graph of your own over the samples passed to ``fit`` (e.g. a
+        citation graph), used instead of the kNN graph and normalised as
+        ``D^-1/2 (A + I) D^-1/2``.
+    step_size : float, default=0.5
+        Diffusion strength of each layer; must satisfy ``step_size *
+        lambda_max(L) <= 2`` (checked at fit).
+    n_layers : int, default=400
+        Number of diffusion layers; 0 gives the same network without
+        diffusion. The diffusion time ``step_size * n_layers`` sets how far
+        along the graph information travels (about its square root in hops);
+        with few labels it must be long. The layers are cheap: without
+        dropout they run on the class scores, and in training only once (see
+        :class:`~sklearn_diffres._module.DiffResNetModule`). The paper's Cora
+        setting is ``n_layers=20, step_size=0.25, dropout=0.25``.
+    dropout : float, default=0.0
+        Dropout before each diffusion layer during training (the paper's
+        graph experiments use 0.25 on Cora).
+    residual_block : {'mlp', 'relu_linear'}, default='mlp'
+        ``f(x) = Linear(relu(Linear(x)))`` as in the paper's few-shot and
+        synthetic code, or ``f(x) = relu(Linear(x))`` as in its graph code.
+    hidden_layer_size : int, default=None
+        Inner width of the 'mlp' block; None means the number of features,
+        as in the paper. Ignored by 'relu_linear', whose width is the number
+        of features.
+    n_blocks : int, default=1
+        Number of residual blocks before the diffusion.
+    alpha : float, default=0.0
+        Weight of the prototype loss of the paper's few-shot code (0: off).
+    optimizer : {'adam', 'sgd'} or torch.optim.Optimizer subclass, \
+            default='adam'
+        'sgd' uses momentum 0.9, as the paper's synthetic code.
+    lr : float, default=0.01
+        Learning rate.
+    weight_decay : float, default=5e-4
+        L2 penalty of the optimizer.
+    max_epochs : int, default=200
+        Number of full-batch training epochs (the most, with early stopping).
+    early_stopping : bool, default=False
+        Hold out ``validation_fraction`` of the labelled samples (stratified;
+        they stay in the graph, unlabelled) and stop when neither their loss
+        nor their accuracy improved for ``patience`` epochs, restoring the
+        best weights, as the paper's code does.
+    validation_fraction : float, default=0.1
+        Share of labelled samples held out for early stopping.
+    patience : int, default=50
+        Epochs without improvement before early stopping.
+    neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
+        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples,
+        pynndescent above, or force either.
+    device : str, default='cpu'
+        Torch device to train on, e.g. 'cuda'.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the weights, dropout, the validation split and pynndescent.
+        The same seed gives identical predictions on CPU.
+    n_jobs : int, default=None
+        Parallel jobs for the neighbour search.
+    verbose : int, default=0
+        1 prints skorch's per-epoch table.
+
+    Attributes
+    ----------
+    classes_ : ndarray of shape (n_classes,)
+        The class labels (``-1`` excluded).
+    transduction_ : ndarray of shape (n_samples,)
+        Label given to every fitted sample.
+    label_distributions_ : ndarray of shape (n_samples, n_classes)
+        Class probabilities of every fitted sample.
+    diffusion_ : DiffusionTransformer
+        The fitted graph, reused to attach new rows.
+    net_ : skorch.NeuralNetClassifier
+        The trained skorch net; ``net_.module_`` is the torch module and
+        ``net_.history_`` the training history.
+    n_features_in_ : int
+        Number of features seen during fit.
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    See Also
+    --------
+    DiffusionTransformer : The diffusion layers alone, as a transformer.
+    SemiSupervisedKFold : Cross-validation that keeps unlabelled samples.
+    sklearn.semi_supervised.LabelSpreading : Diffuses labels instead.
+
+    References
+    ----------
+    .. [1] T. Wang, Z. Dou, C. Bao, Z. Shi, "Diffusion Mechanism in Residual
+       Neural Network: Theory and Applications", IEEE TPAMI 46(2), 2024.
+       arXiv:2105.03155.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn.datasets import make_moons
+    >>> from sklearn_diffres import DiffusionResNetClassifier
+    >>> X, y = make_moons(n_samples=300, noise=0.1, random_state=0)
+    >>> y_semi = np.full_like(y, -1)
+    >>> labelled = np.r_[np.flatnonzero(y == 0)[:5], np.flatnonzero(y == 1)[:5]]
+    >>> y_semi[labelled] = y[labelled]
+    >>> clf = DiffusionResNetClassifier(random_state=0).fit(X, y_semi)
+    >>> bool((clf.transduction_ == y).mean() > 0.9)
+    True
+    >>> clf.predict_proba([[0.0, 0.5]]).shape
+    (1, 2)
+    """
+
+    _parameter_constraints: dict = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "sigma": [Interval(Integral, 1, None, closed="left")],
+        "adjacency": ["array-like", "sparse matrix", None],
+        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "n_layers": [Interval(Integral, 0, None, closed="left")],
+        "dropout": [Interval(Real, 0, 1, closed="left")],
+        "residual_block": [StrOptions({"mlp", "relu_linear"})],
+        "hidden_layer_size": [Interval(Integral, 1, None, closed="left"), None],
+        "n_blocks": [Interval(Integral, 1, None, closed="left")],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_epochs": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
+        "device": [str],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        n_neighbors=20,
+        sigma=10,
+        *,
+        adjacency=None,
+        step_size=0.5,
+        n_layers=400,
+        dropout=0.0,
+        residual_block="mlp",
+        hidden_layer_size=None,
+        n_blocks=1,
+        alpha=0.0,
+        optimizer="adam",
+        lr=0.01,
+        weight_decay=5e-4,
+        max_epochs=200,
+        early_stopping=False,
+        validation_fraction=0.1,
+        patience=50,
+        neighbors_algorithm="auto",
+        device="cpu",
+        random_state=None,
+        n_jobs=None,
+        verbose=0,
+    ):
+        self.n_neighbors = n_neighbors
+        self.sigma = sigma
+        self.adjacency = adjacency
+        self.step_size = step_size
+        self.n_layers = n_layers
+        self.dropout = dropout
+        self.residual_block = residual_block
+        self.hidden_layer_size = hidden_layer_size
+        self.n_blocks = n_blocks
+        self.alpha = alpha
+        self.optimizer = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs = max_epochs
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.patience = patience
+        self.neighbors_algorithm = neighbors_algorithm
+        self.device = device
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+        self.verbose = verbose
+
+    def _check_targets(self, X, y):
+        y = column_or_1d(y, warn=True)
+        if y.shape[0] != X.shape[0]:
+            raise ValueError(
+                f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must "
+                "match."
+            )
+        labelled = ~unlabelled_mask(y)
+        if not labelled.any():
+            raise ValueError(
+                "y has no labelled sample (every target is -1); at least two "
+                "classes need labelled samples."
+            )
+        check_classification_targets(y[labelled])
+        encoder = LabelEncoder().fit(y[labelled])
+        if len(encoder.classes_) < 2:
+            raise ValueError(
+                "y has labelled samples of only one class "
+                f"({encoder.classes_[0]!r}); the classifier needs at least two "
+                "classes."
+            )
+        return np.flatnonzero(labelled), encoder, encoder.transform(y[labelled])
+
+    def _split_validation(self, idx, y_enc, rng):
+        if not self.early_stopping:
+            return idx, y_enc, None, None
+        counts = np.bincount(y_enc)
+        stratify = y_enc if counts.min() >= 2 else None
+        try:
+            tr, va, y_tr, y_va = train_test_split(
+                idx,
+                y_enc,
+                test_size=self.validation_fraction,
+                stratify=stratify,
+                random_state=rng,
+            )
+        except ValueError as exc:
+            raise ValueError(
+                f"early_stopping needs enough labelled samples to hold out "
+                f"validation_fraction={self.validation_fraction} of them: {exc}"
+            ) from exc
+        return tr, y_tr, va, y_va
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y):
+        """Build the graph on all of X and train on its labelled samples.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            All samples, labelled or not; every one is a node of the graph.
+        y : array-like of shape (n_samples,)
+            Targets, ``-1`` for unlabelled samples.
+
+        Returns
+        -------
+        self : object
+            The fitted classifier.
+        """
+        _check_device(self.device)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
+            ensure_min_samples=2,
+        )
+        labelled_idx, encoder, y_enc = self._check_targets(X, y)
+        self.classes_ = encoder.classes_
+        n_classes = len(self.classes_)
+        rng = check_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+
+        X32 = X.astype(np.float32)
+        self.diffusion_ = DiffusionTransformer(
+            n_neighbors=self.n_neighbors,
+            sigma=self.sigma,
+            step_size=self.step_size,
+            n_steps=self.n_layers,
+            adjacency=self.adjacency,
+            neighbors_algorithm=self.neighbors_algorithm,
+            random_state=seed,
+            n_jobs=self.n_jobs,
+        )
+        # Only the graph is needed here: diffusing the raw features is skipped.
+        self.diffusion_._fit_graph(X32)
+        self.diffusion_.n_features_in_ = X.shape[1]
+
+        tr, y_tr, va, y_va = self._split_validation(labelled_idx, y_enc, rng)
+        net = self._build_net(X.shape[1], n_classes, va, y_va)
+        devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
+        with torch.random.fork_rng(devices=devices):
+            torch.manual_seed(seed)
+            net.initialize()
+            proto = None
+            if self.alpha > 0:
+                proto = torch.as_tensor(
+                    _rectified_prototypes(X32, tr, y_tr, n_classes), dtype=torch.float32
+                )
+            net.module_.set_graph(
+                to_torch(X32), to_torch(self.diffusion_.laplacian_), proto
+            )
+            net.partial_fit(tr, y_tr)
+        self.net_ = net
+
+        # Logits of every fitted sample before diffusion, in eval mode; then
+        # the diffusion in class space (exact, see DiffResNetModule).
+        module = net.module_.eval()
+        net.module_.set_graph()
+        self._fit_logits0 = self._logits0(X32)
+        logits = self.diffusion_._diffuse_fitted(self._fit_logits0)
+        self.label_distributions_ = softmax(logits.astype(np.float64))
+        self.transduction_ = self.classes_[logits.argmax(axis=1)]
+        self._fit_logits = logits
+        del module
+        return self
+
+    def _build_net(self, n_features, n_classes, valid_idx, valid_y):
+        from skorch.dataset import Dataset
+        from skorch.helper import predefined_split
+
+        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
+        extra = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
+        callbacks = []
+        train_split = None
+        if valid_idx is not None:
+            train_split = predefined_split(Dataset(valid_idx, valid_y))
+            callbacks.append(("paper_early_stopping", _PaperEarlyStopping(self.patience)))
+        return _GraphNet(
+            module=DiffResNetModule,
+            module__n_features=n_features,
+            module__n_classes=n_classes,
+            module__step_size=self.step_size,
+            module__n_layers=self.n_layers,
+            module__dropout=self.dropout,
+            module__residual_block=self.residual_block,
+            module__hidden_layer_size=self.hidden_layer_size,
+            module__n_blocks=self.n_blocks,
+            criterion=torch.nn.CrossEntropyLoss,
+            optimizer=optimizer,
+            lr=self.lr,
+            optimizer__weight_decay=self.weight_decay,
+            max_epochs=self.max_epochs,
+            batch_size=-1,
+            train_split=train_split,
+            iterator_train__shuffle=False,
+            callbacks=callbacks,
+            classes=np.arange(n_classes),
+            device=self.device,
+            verbose=self.verbose,
+            alpha=self.alpha,
+            **extra,
+        )
+
+    def _logits0(self, X):
+        """Logits of rows before diffusion (residual blocks, classifier)."""
+        module = self.net_.module_
+        device = module.classifier.weight.device
+        out = []
+        with torch.no_grad():
+            for start in range(0, X.shape[0], PREDICT_CHUNK_ROWS):
+                chunk = to_torch(X[start : start + PREDICT_CHUNK_ROWS], device)
+                out.append(module.classifier(module.encode(chunk)).cpu().numpy())
+        if not out:
+            return np.zeros((0, len(self.classes_)), dtype=np.float32)
+        return np.concatenate(out)
+
+    def _new_logits(self, X, adjacency):
+        check_is_fitted(self)
+        X = validate_data(
+            self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
+        ).astype(np.float32)
+        logits, match = self.diffusion_._diffuse_new(
+            X, self._logits0(X), self._fit_logits0, adjacency
+        )
+        matched = match >= 0
+        logits[matched] = self._fit_logits[match[matched]]
+        return logits
+
+    def decision_function(self, X, adjacency=None):
+        """Logits of new rows after diffusion alongside the fitted graph.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New rows.
+        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
+                default=None
+            Only with a precomputed graph: edges from the new rows to the
+            fitted samples.
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
+            Logits; for two classes, the logit of the second minus the first.
+        """
+        logits = self._new_logits(X, adjacency).astype(np.float64)
+        if len(self.classes_) == 2:
+            return logits[:, 1] - logits[:, 0]
+        return logits
+
+    def predict_proba(self, X, adjacency=None):
+        """Class probabilities of new rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New rows.
+        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
+                default=None
+            Only with a precomputed graph: edges from the new rows to the
+            fitted samples.
+
+        Returns
+        -------
+        proba : ndarray of shape (n_samples, n_classes)
+            Rows are finite and sum to 1.
+        """
+        return softmax(self._new_logits(X, adjacency).astype(np.float64))
+
+    def predict(self, X, adjacency=None):
+        """Class labels of new rows.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            New rows.
+        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
+                default=None
+            Only with a precomputed graph: edges from the new rows to the
+            fitted samples.
+
+        Returns
+        -------
+        y : ndarray of shape (n_samples,)
+        """
+        return self.classes_[self._new_logits(X, adjacency).argmax(axis=1)]
+
+    def score(self, X, y, sample_weight=None):
+        """Accuracy on the labelled samples; targets ``-1`` are ignored.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Samples.
+        y : array-like of shape (n_samples,)
+            True labels, ``-1`` for samples to ignore.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            Mean accuracy over the samples whose target is not ``-1``.
+        """
+        y = column_or_1d(y)
+        keep = ~unlabelled_mask(y)
+        if not keep.any():
+            raise ValueError("y has no labelled sample to score (all are -1).")
+        pred = self.predict(X)
+        weight = None if sample_weight is None else np.asarray(sample_weight)[keep]
+        return accuracy_score(y[keep], pred[keep], sample_weight=weight)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        tags.non_deterministic = self.device != "cpu"
+        return tags

@@ -1,0 +1,449 @@
+"""Neighbour graphs and the diffusion operator.
+
+The graph follows the reference code of Diff-ResNet (Wang et al., TPAMI 2024):
+a Gaussian kernel on k-nearest neighbours with a self-tuning width, the point
+itself kept as a self-loop of weight 1, then symmetric normalisation
+``D^-1/2 K D^-1/2`` and symmetrisation ``(W + W^T) / 2``. A user's own graph
+(for example a citation graph) is normalised as the reference does for graphs:
+``D^-1/2 (A + I) D^-1/2``.
+
+How the counts map onto the reference code. Ours count *other* points:
+``n_neighbors`` is the number of nearest other points each point is joined
+to, and ``sigma`` says which of them (1-based) sets the width. The reference
+counts the point itself as its own first neighbour and keeps distances
+strictly below its ``n_top``-th smallest distance, so its ``(n_top, sigma)``
+equal our ``(n_neighbors + 2, sigma + 1)``: its few-shot default
+``n_top=8, sigma=4`` is ``n_neighbors=6, sigma=3`` here.
+"""
+
+# Authors: The sklearn-diffres developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+from numbers import Integral
+
+import numpy as np
+import scipy.sparse as sp
+from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from sklearn.neighbors import NearestNeighbors
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_array
+
+#: Below this many fitted samples neighbours are found exactly (as umap does);
+#: above it pynndescent's approximate search is used.
+EXACT_NEIGHBORS_MAX_SAMPLES = 4096
+
+#: Rows per block when distances of neighbour pairs are computed, to bound
+#: memory on large inputs.
+_CHUNK_ROWS = 65536
+
+_NEIGHBORS_ALGORITHMS = ("auto", "exact", "nndescent")
+
+
+def _use_exact(n_samples, neighbors_algorithm):
+    if neighbors_algorithm not in _NEIGHBORS_ALGORITHMS:
+        raise ValueError(
+            f"neighbors_algorithm must be one of {_NEIGHBORS_ALGORITHMS}, "
+            f"got {neighbors_algorithm!r}."
+        )
+    if neighbors_algorithm == "auto":
+        return n_samples <= EXACT_NEIGHBORS_MAX_SAMPLES
+    return neighbors_algorithm == "exact"
+
+
+def _pair_distances(X, Y, rows, cols):
+    """Euclidean distance between ``X[rows]`` and ``Y[cols]``, pair by pair.
+
+    Computed from the differences, in float64, so that identical rows are at
+    distance exactly 0 (the Gram trick of ``euclidean_distances`` is not).
+    """
+    out = np.empty(rows.shape[0], dtype=np.float64)
+    for start in range(0, rows.shape[0], _CHUNK_ROWS):
+        stop = start + _CHUNK_ROWS
+        r, c = rows[start:stop], cols[start:stop]
+        if sp.issparse(X):
+            diff = (X[r] - Y[c]).astype(np.float64)
+            out[start:stop] = np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)))[
+                :, 0
+            ]
+        else:
+            diff = np.asarray(X[r], dtype=np.float64) - np.asarray(
+                Y[c], dtype=np.float64
+            )
+            out[start:stop] = np.sqrt(np.einsum("ij,ij->i", diff, diff))
+    return out
+
+
+def _sort_rows(indices, distances):
+    order = np.lexsort((indices, distances), axis=-1)
+    return (
+        np.take_along_axis(indices, order, axis=1),
+        np.take_along_axis(distances, order, axis=1),
+    )
+
+
+class _NeighborIndex:
+    """Nearest-neighbour search over the fitted rows, exact or pynndescent."""
+
+    def __init__(self, X, exact, random_state=None, n_jobs=None):
+        self.exact = exact
+        self.n_samples = X.shape[0]
+        if exact:
+            self._nn = NearestNeighbors(n_jobs=n_jobs).fit(X)
+        else:
+            self._X = X
+            self._random_state = random_state
+            self._n_jobs = n_jobs
+            self._nn = None
+
+    def _nndescent(self, n_neighbors):
+        # Imported here: pynndescent compiles numba kernels in every new
+        # process, a cost only the large-input path should pay.
+        from pynndescent import NNDescent
+
+        seed = check_random_state(self._random_state).randint(np.iinfo(np.int32).max)
+        return NNDescent(
+            self._X,
+            metric="euclidean",
+            n_neighbors=n_neighbors,
+            random_state=seed,
+            n_jobs=-1 if self._n_jobs is None else self._n_jobs,
+            low_memory=True,
+            compressed=False,
+        )
+
+    def fitted_neighbors(self, n_neighbors):
+        """The ``n_neighbors`` nearest *other* fitted rows of every fitted row."""
+        if self.exact:
+            ind = self._nn.kneighbors(n_neighbors=n_neighbors, return_distance=False)
+            return ind
+        # Ask for one more and drop the point itself; with duplicates the point
+        # may not come first, so drop it wherever it is (or the last column).
+        self._nn = self._nndescent(n_neighbors + 1)
+        ind, _ = self._nn.neighbor_graph
+        ind = np.asarray(ind, dtype=np.int64)
+        n = ind.shape[0]
+        is_self = ind == np.arange(n)[:, None]
+        no_self = ~is_self.any(axis=1)
+        is_self[no_self, -1] = True
+        keep = ~is_self
+        # A missing neighbour is reported as -1 by pynndescent.
+        ind = ind[keep].reshape(n, n_neighbors)
+        if (ind < 0).any():
+            raise RuntimeError(
+                "pynndescent returned fewer neighbours than asked for; use "
+                "neighbors_algorithm='exact'."
+            )
+        return ind
+
+    def query(self, X, n_neighbors):
+        """The ``n_neighbors`` nearest fitted rows of each row of ``X``."""
+        if self.exact:
+            return self._nn.kneighbors(X, n_neighbors, return_distance=False)
+        if self._nn is None:
+            self._nn = self._nndescent(n_neighbors + 1)
+        if not getattr(self, "_prepared", False):
+            self._nn.prepare()
+            self._prepared = True
+        ind, _ = self._nn.query(X, k=n_neighbors)
+        return np.asarray(ind, dtype=np.int64)
+
+
+def _widths(distances, sigma):
+    """Self-tuning widths: distance to the ``sigma``-th nearest other point.
+
+    A zero width (the point has ``sigma`` or more exact duplicates) would make
+    ``0 / 0``; it is replaced by the row's smallest non-zero neighbour
+    distance, or by 1 when all its neighbours are duplicates.
+    """
+    width = distances[:, sigma - 1].copy()
+    zero = width <= 0
+    if zero.any():
+        d = np.where(distances[zero] > 0, distances[zero], np.inf)
+        fallback = d.min(axis=1)
+        fallback[~np.isfinite(fallback)] = 1.0
+        width[zero] = fallback
+    return width
+
+
+def _check_counts(n_samples, n_neighbors, sigma):
+    if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
+        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
+    if not isinstance(sigma, Integral) or sigma < 1:
+        raise ValueError(f"sigma must be a positive integer, got {sigma!r}.")
+    if n_neighbors >= n_samples:
+        raise ValueError(
+            f"n_neighbors={n_neighbors} must be smaller than the number of "
+            f"samples, got n_samples={n_samples}."
+        )
+    if sigma >= n_samples:
+        raise ValueError(
+            f"sigma={sigma} must be smaller than the number of samples, got "
+            f"n_samples={n_samples}."
+        )
+
+
+class _KNNGraph:
+    """Fitted kNN diffusion graph, able to attach new rows one way.
+
+    Kept for new rows: the neighbour index, the fitted rows, their widths,
+    their unnormalised degrees ``d_j`` (row sums of the kernel with the
+    self-loop) and the distance to their ``n_neighbors``-th neighbour (how far
+    they reach).
+    """
+
+    def __init__(self, n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs):
+        self.n_neighbors = n_neighbors
+        self.sigma = sigma
+        self.neighbors_algorithm = neighbors_algorithm
+        self.random_state = random_state
+        self.n_jobs = n_jobs
+
+    @property
+    def _n_search(self):
+        # The width may come from a neighbour beyond the kept ones.
+        return max(self.n_neighbors, self.sigma)
+
+    def _kernel(self, X, Y, ind):
+        """Sorted kept neighbours, distances, widths and kernel rows."""
+        m, k = ind.shape
+        rows = np.repeat(np.arange(m), k)
+        dist = _pair_distances(X, Y, rows, ind.ravel()).reshape(m, k)
+        ind, dist = _sort_rows(ind, dist)
+        width = _widths(dist, self.sigma)
+        ind, dist = ind[:, : self.n_neighbors], dist[:, : self.n_neighbors]
+        kernel = np.exp(-((dist / width[:, None]) ** 2))
+        return ind, dist, width, kernel
+
+    def fit(self, X):
+        n = X.shape[0]
+        _check_counts(n, self.n_neighbors, self.sigma)
+        exact = _use_exact(n, self.neighbors_algorithm)
+        self.index_ = _NeighborIndex(X, exact, self.random_state, self.n_jobs)
+        ind = self.index_.fitted_neighbors(self._n_search)
+        ind, dist, self.width_, kernel = self._kernel(X, X, ind)
+        self.degree_ = 1.0 + kernel.sum(axis=1)
+        self.reach_ = dist[:, -1]
+        self.X_ = X
+        # K with unit self-loops, then D^-1/2 K D^-1/2, then (W + W^T) / 2.
+        inv_sqrt = 1.0 / np.sqrt(self.degree_)
+        data = kernel * inv_sqrt[:, None] * inv_sqrt[ind]
+        rows = np.repeat(np.arange(n), self.n_neighbors)
+        W = sp.csr_matrix((data.ravel(), (rows, ind.ravel())), shape=(n, n))
+        W = (W + W.T) * 0.5 + sp.diags(1.0 / self.degree_)
+        self.graph_ = _clean_csr(W)
+        return self
+
+    def attach(self, X):
+        """Weights from new rows to the fitted rows, and exact matches.
+
+        Returns ``(W_new, match)``. ``W_new`` is a sparse ``(m, n_fit)``
+        matrix computed as for a fitted row: the Gaussian kernel with the new
+        row's own width, scaled by ``1 / sqrt(d_new d_j)``, plus the reverse
+        edge where fitted row ``j`` would count the new row among its
+        neighbours, the two halved as the symmetrisation does. The fitted rows
+        are not changed (one way). ``match[i]`` is the fitted row that row
+        ``i`` is identical to, or -1.
+        """
+        ind = self.index_.query(X, self._n_search)
+        ind, dist, _, kernel = self._kernel(X, self.X_, ind)
+        degree = 1.0 + kernel.sum(axis=1)
+        reverse = np.exp(-((dist / self.width_[ind]) ** 2))
+        reverse[dist > self.reach_[ind]] = 0.0
+        data = 0.5 * (kernel + reverse) / np.sqrt(degree[:, None] * self.degree_[ind])
+        m = X.shape[0]
+        rows = np.repeat(np.arange(m), self.n_neighbors)
+        W_new = sp.csr_matrix(
+            (data.ravel(), (rows, ind.ravel())), shape=(m, self.X_.shape[0])
+        )
+        match = np.where(dist[:, 0] == 0, ind[:, 0], -1)
+        return W_new, match
+
+
+class _PrecomputedGraph:
+    """A user's adjacency, normalised as ``D^-1/2 (A + I) D^-1/2``."""
+
+    def fit(self, adjacency):
+        A = _check_adjacency(adjacency)
+        n = A.shape[0]
+        self.degree_ = 1.0 + np.asarray(A.sum(axis=1)).ravel()
+        inv_sqrt = sp.diags(1.0 / np.sqrt(self.degree_))
+        W = inv_sqrt @ (A + sp.eye(n, format="csr")) @ inv_sqrt
+        # A no-op for an undirected graph; makes L symmetric for a directed one.
+        self.graph_ = _clean_csr((W + W.T) * 0.5)
+        return self
+
+    def attach(self, adjacency):
+        """Weights from new rows, given their edges to the fitted rows."""
+        A = _check_adjacency(adjacency, n_columns=self.degree_.shape[0])
+        degree = 1.0 + np.asarray(A.sum(axis=1)).ravel()
+        W_new = sp.diags(1.0 / np.sqrt(degree)) @ A @ sp.diags(
+            1.0 / np.sqrt(self.degree_)
+        )
+        return _clean_csr(W_new), np.full(A.shape[0], -1)
+
+
+def _clean_csr(W):
+    W = sp.csr_matrix(W, dtype=np.float64)
+    W.eliminate_zeros()
+    W.sort_indices()
+    return W
+
+
+def _check_adjacency(adjacency, n_columns=None):
+    """Validate a sparse or dense adjacency; square unless n_columns is given."""
+    A = check_array(
+        adjacency,
+        accept_sparse="csr",
+        dtype=np.float64,
+        input_name="adjacency",
+    )
+    A = sp.csr_matrix(A)
+    if n_columns is None and A.shape[0] != A.shape[1]:
+        raise ValueError(f"adjacency must be a square matrix, got shape {A.shape}.")
+    if n_columns is not None and A.shape[1] != n_columns:
+        raise ValueError(
+            f"adjacency of new rows must have one column per fitted sample "
+            f"({n_columns}), got shape {A.shape}."
+        )
+    if A.nnz and A.data.min() < 0:
+        raise ValueError("adjacency has negative weights; weights must be >= 0.")
+    return A
+
+
+def diffusion_graph(
+    X,
+    n_neighbors=10,
+    sigma=3,
+    *,
+    neighbors_algorithm="auto",
+    random_state=None,
+    n_jobs=None,
+):
+    """Weighted k-nearest-neighbour graph on which Diff-ResNet diffuses.
+
+    ``w_ij = exp(-(d_ij / s_i)^2)`` for the ``n_neighbors`` nearest other
+    points ``j`` of ``i``, where the width ``s_i`` is the distance from ``i``
+    to its ``sigma``-th nearest other point; each point keeps itself with
+    weight 1; then ``W <- D^-1/2 W D^-1/2`` with ``D`` the row sums, and
+    ``W <- (W + W^T) / 2``. This is the reference code's construction with
+    ``n_top = n_neighbors + 2`` and its ``sigma`` one larger than ours (it
+    counts the point itself as its own first neighbour).
+
+    Parameters
+    ----------
+    X : {array-like, sparse matrix} of shape (n_samples, n_features)
+        The points.
+    n_neighbors : int, default=10
+        Number of nearest other points each point is joined to. Ties at the
+        last place are broken by sample order.
+    sigma : int, default=3
+        Which nearest other point (1-based) sets the point's kernel width; it
+        may lie beyond the ``n_neighbors`` kept.
+    neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
+        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples,
+        pynndescent above; or force either.
+    random_state : int, RandomState instance or None, default=None
+        Seeds pynndescent.
+    n_jobs : int, default=None
+        Parallel jobs for the neighbour search.
+
+    Returns
+    -------
+    graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+        The symmetric, normalised weight matrix ``W`` (float64).
+
+    See Also
+    --------
+    normalize_adjacency : The same normalisation for a graph you already have.
+    graph_laplacian : The diffusion operator ``L = diag(W 1) - W``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_diffres import diffusion_graph
+    >>> X = np.random.RandomState(0).normal(size=(50, 2))
+    >>> W = diffusion_graph(X, n_neighbors=5, sigma=2)
+    >>> W.shape, bool(abs(W - W.T).max() < 1e-12)
+    ((50, 50), True)
+    """
+    X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+    graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
+    return graph.fit(X).graph_
+
+
+def normalize_adjacency(adjacency):
+    """Normalise a given graph as the reference code does for citation graphs.
+
+    Adds self-loops and normalises symmetrically, ``W = D^-1/2 (A + I)
+    D^-1/2`` with ``D`` the row sums of ``A + I``; a directed graph is then
+    symmetrised, ``(W + W^T) / 2`` (a no-op for an undirected one).
+
+    Parameters
+    ----------
+    adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples)
+        Non-negative edge weights, without self-loops.
+
+    Returns
+    -------
+    graph : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+
+    Examples
+    --------
+    >>> import scipy.sparse as sp
+    >>> from sklearn_diffres import normalize_adjacency
+    >>> A = sp.csr_matrix([[0, 1, 0], [1, 0, 1], [0, 1, 0]])
+    >>> normalize_adjacency(A).toarray().round(3)
+    array([[0.5  , 0.408, 0.   ],
+           [0.408, 0.333, 0.408],
+           [0.   , 0.408, 0.5  ]])
+    """
+    return _PrecomputedGraph().fit(adjacency).graph_
+
+
+def graph_laplacian(graph):
+    """The diffusion operator ``L = diag(W 1) - W`` of a weight matrix.
+
+    One diffusion layer is ``x <- x - step_size * L x``. Since ``L 1 = 0``,
+    a constant signal is left unchanged.
+
+    Parameters
+    ----------
+    graph : sparse matrix of shape (n_samples, n_samples)
+        The weight matrix ``W``, e.g. from :func:`diffusion_graph`.
+
+    Returns
+    -------
+    laplacian : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_diffres import diffusion_graph, graph_laplacian
+    >>> X = np.random.RandomState(0).normal(size=(30, 3))
+    >>> L = graph_laplacian(diffusion_graph(X, n_neighbors=5))
+    >>> bool(np.allclose(L @ np.ones(30), 0))
+    True
+    """
+    W = sp.csr_matrix(graph)
+    L = sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W
+    return _clean_csr(L)
+
+
+def largest_eigenvalue(laplacian, random_state=None):
+    """Largest eigenvalue of the symmetric positive semi-definite ``L``.
+
+    Lanczos (ARPACK) on the sparse matrix; dense for tiny graphs. Falls back
+    to the Gershgorin bound (an over-estimate) if Lanczos does not converge.
+    """
+    n = laplacian.shape[0]
+    if n <= 64:
+        return float(np.linalg.eigvalsh(laplacian.toarray())[-1])
+    v0 = check_random_state(random_state).uniform(-1, 1, size=n)
+    try:
+        value = eigsh(
+            laplacian, k=1, which="LA", tol=1e-4, maxiter=2000, v0=v0,
+            return_eigenvectors=False,
+        )[0]
+        return float(value) * (1 + 1e-4)
+    except ArpackNoConvergence:
+        return float(2 * laplacian.diagonal().max())

@@ -1,0 +1,149 @@
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.spatial.distance import cdist
+
+from sklearn_diffres import (
+    EXACT_NEIGHBORS_MAX_SAMPLES,
+    diffusion_graph,
+    graph_laplacian,
+    normalize_adjacency,
+)
+from sklearn_diffres._graph import _KNNGraph, largest_eigenvalue
+
+
+def reference_weight(X, n_top, sigma):
+    """Dense transcription of the reference code's ``calculate_weight``.
+
+    Distances include the point itself (the first, at 0); ``kthvalue`` is
+    1-based; entries strictly below the n_top-th smallest distance are kept.
+    """
+    distance = cdist(X, X)
+    ordered = np.sort(distance, axis=1)
+    dist_n_top = ordered[:, n_top - 1 : n_top]
+    dist_sigma = ordered[:, sigma - 1 : sigma]
+    truncated = np.where(distance < dist_n_top, distance, np.inf)
+    weight = np.exp(-((truncated / dist_sigma) ** 2))
+    d_inv_sqrt = np.diag(weight.sum(axis=1) ** -0.5)
+    weight = d_inv_sqrt @ weight @ d_inv_sqrt
+    return (weight + weight.T) / 2
+
+
+@pytest.mark.parametrize("n_top, sigma_ref", [(8, 4), (12, 2), (5, 5)])
+def test_weights_match_reference_transcription(n_top, sigma_ref):
+    X = np.random.RandomState(0).normal(size=(80, 3))
+    W = diffusion_graph(X, n_neighbors=n_top - 2, sigma=sigma_ref - 1)
+    assert sp.issparse(W) and W.format == "csr"
+    np.testing.assert_allclose(W.toarray(), reference_weight(X, n_top, sigma_ref), atol=1e-12)
+
+
+def test_weights_float32_and_sparse_input_agree():
+    X = np.random.RandomState(1).uniform(size=(60, 5))
+    X[X < 0.5] = 0
+    W = diffusion_graph(X, n_neighbors=6, sigma=3).toarray()
+    W_sparse = diffusion_graph(sp.csr_matrix(X), n_neighbors=6, sigma=3).toarray()
+    W_32 = diffusion_graph(X.astype(np.float32), n_neighbors=6, sigma=3).toarray()
+    np.testing.assert_allclose(W_sparse, W, atol=1e-12)
+    np.testing.assert_allclose(W_32, W, atol=1e-5)
+
+
+def test_laplacian_kills_constants_and_is_symmetric():
+    X = np.random.RandomState(0).normal(size=(100, 4))
+    L = graph_laplacian(diffusion_graph(X, n_neighbors=7))
+    np.testing.assert_allclose(L @ np.ones(100), 0, atol=1e-12)
+    assert abs(L - L.T).max() < 1e-14
+    # Positive semi-definite, and the Lanczos estimate of its top eigenvalue.
+    eig = np.linalg.eigvalsh(L.toarray())
+    assert eig.min() > -1e-10
+    assert largest_eigenvalue(L, random_state=0) == pytest.approx(eig[-1], rel=1e-3)
+
+
+def test_duplicates_give_finite_weights():
+    rng = np.random.RandomState(0)
+    X = np.repeat(rng.normal(size=(10, 2)), 6, axis=0)  # every point six times
+    W = diffusion_graph(X, n_neighbors=8, sigma=3)
+    assert np.isfinite(W.data).all() and W.data.min() > 0
+    X_same = np.zeros((12, 3))  # all points identical: width falls back to 1
+    assert np.isfinite(diffusion_graph(X_same, n_neighbors=5).data).all()
+
+
+def test_precomputed_adjacency_normalised_like_reference():
+    rng = np.random.RandomState(0)
+    A = sp.random(30, 30, density=0.1, random_state=rng)
+    A = ((A + A.T) > 0).astype(float)
+    A.setdiag(0)
+    A.eliminate_zeros()
+    A[0, :] = 0  # an isolated node
+    A[:, 0] = 0
+    W = normalize_adjacency(A).toarray()
+    A_hat = A.toarray() + np.eye(30)
+    d = A_hat.sum(axis=1)
+    np.testing.assert_allclose(W, A_hat / np.sqrt(np.outer(d, d)), atol=1e-12)
+    assert np.isfinite(W).all() and W[0, 0] == 1.0
+
+
+@pytest.mark.parametrize(
+    "adjacency, match",
+    [
+        (sp.csr_matrix(np.ones((3, 4))), "square"),
+        (sp.csr_matrix(-np.eye(3)), "negative"),
+        (np.full((3, 3), np.nan), "NaN"),
+    ],
+)
+def test_bad_adjacency(adjacency, match):
+    with pytest.raises(ValueError, match=match):
+        normalize_adjacency(adjacency)
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        (dict(n_neighbors=20), "n_neighbors=20 must be smaller than the number of samples"),
+        (dict(n_neighbors=5, sigma=20), "sigma=20 must be smaller than the number"),
+        (dict(n_neighbors=5, sigma=0), "sigma must be a positive integer"),
+        (dict(n_neighbors=0), "n_neighbors must be a positive integer"),
+        (dict(neighbors_algorithm="kd"), "neighbors_algorithm must be one of"),
+    ],
+)
+def test_bad_graph_parameters(kwargs, match):
+    X = np.random.RandomState(0).normal(size=(20, 2))
+    with pytest.raises(ValueError, match=match):
+        diffusion_graph(X, **kwargs)
+
+
+def test_nan_input_rejected():
+    X = np.random.RandomState(0).normal(size=(20, 2))
+    X[3, 1] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        diffusion_graph(X, n_neighbors=5)
+
+
+def test_exact_threshold_is_a_named_constant():
+    assert EXACT_NEIGHBORS_MAX_SAMPLES == 4096
+    X = np.random.RandomState(0).normal(size=(50, 2))
+    graph = _KNNGraph(5, 2, "auto", 0, None).fit(X)
+    assert graph.index_.exact
+
+
+def test_nndescent_recall_against_exact():
+    # Real pynndescent on a few thousand points (its numba kernels compile
+    # once in this process).
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(3000, 10)).astype(np.float32)
+    k = 10
+    exact = _KNNGraph(k, 3, "exact", 0, None).fit(X)
+    approx = _KNNGraph(k, 3, "nndescent", 0, None).fit(X)
+    assert not approx.index_.exact
+    e = exact.index_.fitted_neighbors(k)
+    a = approx.index_.fitted_neighbors(k)
+    recall = np.mean([len(set(e[i]) & set(a[i])) / k for i in range(len(X))])
+    assert recall >= 0.95
+    # New rows through the fitted pynndescent index.
+    X_new = rng.normal(size=(200, 10)).astype(np.float32)
+    e_new = exact.index_.query(X_new, k)
+    a_new = approx.index_.query(X_new, k)
+    recall_new = np.mean([len(set(e_new[i]) & set(a_new[i])) / k for i in range(200)])
+    assert recall_new >= 0.95
+    # The weights agree where the neighbours do.
+    diff = abs(exact.graph_ - approx.graph_)
+    assert diff.sum() / exact.graph_.sum() < 0.05

@@ -1,0 +1,231 @@
+import pickle
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy.spatial.distance import cdist
+from sklearn.datasets import make_moons
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_diffres import DiffusionTransformer, diffusion_graph, graph_laplacian
+
+
+def distance_diameter_ratio(Z, y):
+    """Smallest distance between the classes over the largest class diameter."""
+    a, b = Z[y == 0], Z[y == 1]
+    return cdist(a, b).min() / max(cdist(a, a).max(), cdist(b, b).max())
+
+
+@pytest.fixture
+def blobs():
+    rng = np.random.RandomState(0)
+    return rng.normal(size=(120, 3)), rng.normal(size=(15, 3))
+
+
+def test_fit_transform_is_explicit_euler_diffusion(blobs):
+    X, _ = blobs
+    diff = DiffusionTransformer(n_neighbors=6, sigma=3, step_size=0.4, n_steps=7)
+    Xt = diff.fit_transform(X)
+    L = graph_laplacian(diffusion_graph(X, 6, 3)).toarray()
+    expected = np.linalg.matrix_power(np.eye(len(X)) - 0.4 * L, 7) @ X
+    np.testing.assert_allclose(Xt, expected, atol=1e-10)
+    np.testing.assert_allclose(diff.laplacian_.toarray(), L, atol=1e-14)
+    # n_steps=0 is the identity.
+    np.testing.assert_array_equal(DiffusionTransformer(n_steps=0, n_neighbors=6).fit_transform(X), X)
+
+
+def test_transform_of_fitted_rows_equals_fit_transform(blobs):
+    X, _ = blobs
+    diff = DiffusionTransformer(n_neighbors=6, sigma=3)
+    Xt = diff.fit_transform(X)
+    np.testing.assert_allclose(diff.transform(X), Xt, atol=1e-10)
+
+
+def test_transform_new_rows_matches_dense_transcription(blobs):
+    X, X_new = blobs
+    k, s, tau, T = 6, 3, 0.5, 9
+    diff = DiffusionTransformer(n_neighbors=k, sigma=s, step_size=tau, n_steps=T).fit(X)
+    # One-way attachment written out densely: the new row's Gaussian weights
+    # to its k nearest fitted rows (its own width, degrees of both ends), plus
+    # the reverse edge where the fitted row reaches it, halved.
+    D = cdist(X, X)
+    np.fill_diagonal(D, np.inf)
+    Ds = np.sort(D, axis=1)
+    width_fit, reach_fit = Ds[:, s - 1], Ds[:, k - 1]
+    K_fit = np.where(D <= reach_fit[:, None], np.exp(-((D / width_fit[:, None]) ** 2)), 0)
+    deg_fit = 1 + K_fit.sum(axis=1)
+    L = diff.laplacian_.toarray()
+    for z in X_new:
+        d = np.linalg.norm(X - z, axis=1)
+        order = np.argsort(d)[:k]
+        width = np.sort(d)[s - 1]
+        w = np.zeros(len(X))
+        w[order] = np.exp(-((d[order] / width) ** 2))
+        deg = 1 + w.sum()
+        rev = np.where(d <= reach_fit, np.exp(-((d / width_fit) ** 2)), 0)
+        rev[np.setdiff1d(np.arange(len(X)), order)] = 0
+        w = 0.5 * (w + rev) / np.sqrt(deg * deg_fit)
+        zt, G = z.copy(), X.copy()
+        for _ in range(T):
+            zt = zt - tau * (w.sum() * zt - w @ G)
+            G = G - tau * (L @ G)
+        np.testing.assert_allclose(diff.transform(z[None])[0], zt, atol=1e-10)
+
+
+def test_transform_is_batch_and_order_independent(blobs):
+    X, X_new = blobs
+    diff = DiffusionTransformer(n_neighbors=6).fit(X)
+    together = diff.transform(X_new)
+    one_by_one = np.vstack([diff.transform(row[None]) for row in X_new])
+    perm = np.random.RandomState(1).permutation(len(X_new))
+    np.testing.assert_allclose(together, one_by_one, atol=1e-12)
+    np.testing.assert_allclose(diff.transform(X_new[perm]), together[perm], atol=1e-12)
+    # Mixed with fitted rows, new rows are unchanged and fitted rows too.
+    mixed = diff.transform(np.vstack([X_new, X[:5]]))
+    np.testing.assert_allclose(mixed[:15], together, atol=1e-12)
+    np.testing.assert_allclose(mixed[15:], diff.embedding_[:5], atol=1e-12)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_dtype_and_sparse_input(blobs, dtype, sparse):
+    X, X_new = blobs
+    X = np.abs(X).astype(dtype)
+    X[X < 0.5] = 0
+    X_in = sp.csr_matrix(X) if sparse else X
+    diff = DiffusionTransformer(n_neighbors=6)
+    Xt = diff.fit_transform(X_in)
+    assert Xt.dtype == dtype and isinstance(Xt, np.ndarray)
+    dense = DiffusionTransformer(n_neighbors=6).fit_transform(X.astype(np.float64))
+    np.testing.assert_allclose(Xt, dense, rtol=1e-4, atol=1e-5)
+    new = np.abs(X_new).astype(dtype)
+    out = diff.transform(sp.csr_matrix(new) if sparse else new)
+    assert out.dtype == dtype and np.isfinite(out).all()
+
+
+def test_unstable_step_size_is_rejected(blobs):
+    X, _ = blobs
+    diff = DiffusionTransformer(n_neighbors=6, step_size=0.1).fit(X)
+    limit = 2 / diff.lambda_max_
+    with pytest.raises(ValueError, match=r"step_size=.* is unstable"):
+        DiffusionTransformer(n_neighbors=6, step_size=limit * 1.05).fit(X)
+    # Just below the limit the diffusion stays bounded.
+    Xt = DiffusionTransformer(n_neighbors=6, step_size=limit * 0.99, n_steps=200).fit_transform(X)
+    assert np.isfinite(Xt).all() and np.abs(Xt).max() <= np.abs(X).max() * 10
+
+
+def test_disconnected_components_and_duplicates_stay_finite():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(30, 2)), rng.normal(size=(30, 2)) + 100])
+    X = np.vstack([X, X[:10]])  # duplicates
+    Xt = DiffusionTransformer(n_neighbors=5, sigma=2).fit_transform(X)
+    assert np.isfinite(Xt).all()
+    # Each component keeps its mean: L 1 = 0 within a component.
+    assert Xt[30:60].mean(axis=0) == pytest.approx(X[30:60].mean(axis=0), abs=1)
+
+
+def test_bad_inputs_raise_clear_errors(blobs):
+    X, X_new = blobs
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DiffusionTransformer(n_neighbors=6).fit(X_nan)
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        DiffusionTransformer(n_neighbors=6).fit(X_inf)
+    with pytest.raises(ValueError, match="n_neighbors=200 must be smaller than the number of samples"):
+        DiffusionTransformer(n_neighbors=200).fit(X)
+    diff = DiffusionTransformer(n_neighbors=6).fit(X)
+    with pytest.raises(ValueError, match="X has 2 features, but DiffusionTransformer is expecting 3"):
+        diff.transform(X_new[:, :2])
+    with pytest.raises(ValueError, match="neighbors_algorithm"):
+        DiffusionTransformer(neighbors_algorithm="kd_tree").fit(X)
+    with pytest.raises(ValueError, match="step_size"):
+        DiffusionTransformer(step_size=-1).fit(X)
+    with pytest.raises(ValueError, match="adjacency has shape .* but X has 120 samples"):
+        DiffusionTransformer(adjacency=sp.eye(10)).fit(X)
+    with pytest.raises(ValueError, match="square"):
+        DiffusionTransformer(adjacency=sp.csr_matrix(np.ones((120, 3)))).fit(X)
+    with pytest.raises(ValueError, match="negative"):
+        DiffusionTransformer(adjacency=-sp.eye(120)).fit(X)
+
+
+def test_inputs_are_not_modified(blobs):
+    X, X_new = blobs
+    X_copy, X_new_copy = X.copy(), X_new.copy()
+    diff = DiffusionTransformer(n_neighbors=6)
+    diff.fit_transform(X)
+    diff.transform(X_new)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(X_new, X_new_copy)
+
+
+def test_precomputed_adjacency():
+    rng = np.random.RandomState(0)
+    n = 60
+    A = sp.random(n, n, density=0.08, random_state=rng)
+    A = ((A + A.T) > 0).astype(float)
+    A.setdiag(0)
+    A.eliminate_zeros()
+    X = rng.normal(size=(n, 4))
+    diff = DiffusionTransformer(adjacency=A, step_size=0.25, n_steps=5)
+    Xt = diff.fit_transform(X)
+    A_hat = A.toarray() + np.eye(n)
+    d = A_hat.sum(axis=1)
+    W = A_hat / np.sqrt(np.outer(d, d))
+    L = np.diag(W.sum(axis=1)) - W
+    np.testing.assert_allclose(Xt, np.linalg.matrix_power(np.eye(n) - 0.25 * L, 5) @ X, atol=1e-10)
+    np.testing.assert_allclose(diff.transform(X), Xt)
+    with pytest.raises(ValueError, match="pass adjacency="):
+        diff.transform(X[:3] + 1)
+    # A new node linked to nodes 0 and 1.
+    edges = sp.csr_matrix(([1.0, 1.0], ([0, 0], [0, 1])), shape=(1, n))
+    z = rng.normal(size=(1, 4))
+    w = np.zeros(n)
+    w[[0, 1]] = 1 / np.sqrt(3 * d[[0, 1]])
+    zt, G = z[0].copy(), X.copy()
+    for _ in range(5):
+        zt = zt - 0.25 * (w.sum() * zt - w @ G)
+        G = G - 0.25 * (L @ G)
+    np.testing.assert_allclose(diff.transform(z, adjacency=edges)[0], zt, atol=1e-10)
+    with pytest.raises(ValueError, match="one column per fitted sample"):
+        diff.transform(z, adjacency=sp.csr_matrix((1, n + 1)))
+
+
+def test_pickle_round_trip(blobs):
+    X, X_new = blobs
+    diff = DiffusionTransformer(n_neighbors=6).fit(X)
+    loaded = pickle.loads(pickle.dumps(diff))
+    np.testing.assert_array_equal(loaded.transform(X_new), diff.transform(X_new))
+
+
+def test_feature_names_out(blobs):
+    X, _ = blobs
+    diff = DiffusionTransformer(n_neighbors=6).fit(X)
+    assert list(diff.get_feature_names_out()) == ["x0", "x1", "x2"]
+
+
+def test_pipeline_and_grid_search_with_two_jobs():
+    X, y = make_moons(n_samples=300, noise=0.15, random_state=0)
+    pipe = make_pipeline(StandardScaler(), DiffusionTransformer(), LogisticRegression())
+    grid = GridSearchCV(
+        pipe,
+        {"diffusiontransformer__n_steps": [0, 20], "diffusiontransformer__n_neighbors": [10, 20]},
+        cv=3,
+        n_jobs=2,
+    ).fit(X, y)
+    assert grid.best_score_ > 0.85
+    assert set(grid.cv_results_["param_diffusiontransformer__n_steps"]) == {0, 20}
+
+
+def test_diffusion_raises_distance_diameter_ratio_on_moons():
+    # The paper's central claim, with our defaults (issue acceptance check).
+    X, y = make_moons(n_samples=1000, noise=0.1, random_state=0)
+    before = distance_diameter_ratio(X, y)
+    after = distance_diameter_ratio(DiffusionTransformer().fit_transform(X), y)
+    print(f"distance-diameter ratio: X {before:.5f}, diffused {after:.5f}")
+    assert after > before
