@@ -10,12 +10,14 @@ from ._graph import (
     normalize_adjacency,
 )
 from ._classifier import DiffusionResNetClassifier, unlabelled_mask
+from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
 
 __version__ = "0.1.0.dev0"
 
 __all__ = [
     "EXACT_NEIGHBORS_MAX_SAMPLES",
+    "SemiSupervisedKFold",
     "DiffusionResNetClassifier",
     "DiffusionTransformer",
     "diffusion_graph",

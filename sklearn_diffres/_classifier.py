@@ -18,7 +18,7 @@ from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._graph import _NEIGHBORS_ALGORITHMS
+from ._graph import _NEIGHBORS_ALGORITHMS, _as_csr_matrix
 from ._module import DiffResNetModule, _GraphNet, _PaperEarlyStopping, to_torch
 from ._transformer import DiffusionTransformer
 
@@ -368,6 +368,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
             ensure_min_samples=2,
         )
+        X = _as_csr_matrix(X)
         labelled_idx, encoder, y_enc = self._check_targets(X, y)
         self.classes_ = encoder.classes_
         n_classes = len(self.classes_)
@@ -472,7 +473,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         check_is_fitted(self)
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
-        ).astype(np.float32)
+        )
+        X = _as_csr_matrix(X).astype(np.float32)
         logits, match = self.diffusion_._diffuse_new(
             X, self._logits0(X), self._fit_logits0, adjacency
         )
@@ -537,7 +539,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         -------
         y : ndarray of shape (n_samples,)
         """
-        return self.classes_[self._new_logits(X, adjacency).argmax(axis=1)]
+        logits = self._new_logits(X, adjacency)
+        return self.classes_[logits.argmax(axis=1)]
 
     def score(self, X, y, sample_weight=None):
         """Accuracy on the labelled samples; targets ``-1`` are ignored.

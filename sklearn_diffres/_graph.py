@@ -62,9 +62,7 @@ def _pair_distances(X, Y, rows, cols):
         r, c = rows[start:stop], cols[start:stop]
         if sp.issparse(X):
             diff = (X[r] - Y[c]).astype(np.float64)
-            out[start:stop] = np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)))[
-                :, 0
-            ]
+            out[start:stop] = np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)).ravel())
         else:
             diff = np.asarray(X[r], dtype=np.float64) - np.asarray(
                 Y[c], dtype=np.float64
@@ -282,6 +280,11 @@ class _PrecomputedGraph:
         return _clean_csr(W_new), np.full(A.shape[0], -1)
 
 
+def _as_csr_matrix(X):
+    """Sparse input (matrix or array) as csr_matrix; dense input unchanged."""
+    return sp.csr_matrix(X) if sp.issparse(X) else X
+
+
 def _clean_csr(W):
     W = sp.csr_matrix(W, dtype=np.float64)
     W.eliminate_zeros()
@@ -366,7 +369,7 @@ def diffusion_graph(
     >>> W.shape, bool(abs(W - W.T).max() < 1e-12)
     ((50, 50), True)
     """
-    X = check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+    X = _as_csr_matrix(check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32]))
     graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
     return graph.fit(X).graph_
 

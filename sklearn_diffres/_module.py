@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -30,12 +31,16 @@ class _SymmetricSpMM(torch.autograd.Function):
 def to_torch_sparse(matrix, dtype=torch.float32):
     """A scipy sparse matrix as a torch sparse CSR tensor."""
     matrix = sp.csr_matrix(matrix)
-    return torch.sparse_csr_tensor(
-        torch.from_numpy(matrix.indptr.astype(np.int64)),
-        torch.from_numpy(matrix.indices.astype(np.int64)),
-        torch.from_numpy(matrix.data).to(dtype),
-        size=matrix.shape,
-    )
+    with warnings.catch_warnings():
+        # torch notes that CSR support is "in beta"; it says nothing to users.
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        return torch.sparse_csr_tensor(
+            torch.from_numpy(matrix.indptr.astype(np.int64)),
+            torch.from_numpy(matrix.indices.astype(np.int64)),
+            torch.from_numpy(matrix.data).to(dtype),
+            size=matrix.shape,
+            check_invariants=False,
+        )
 
 
 def to_torch(X, device="cpu"):
@@ -75,7 +80,8 @@ class DiffResNetModule(nn.Module):
     The graph (all fitted samples' features and the operator ``L``) is set
     with :meth:`set_graph` after the parameters are initialised, and is not
     part of the ``state_dict``. ``forward(idx)`` runs the whole graph (every
-    node, full batch) and returns ``(logits[idx], logits)``.
+    node, full batch) and returns ``logits[idx]``; while training with the
+    prototype loss it returns ``(logits[idx], logits)``.
 
     In training with dropout, each diffusion layer is preceded by dropout,
     as in the paper's graph experiments. Without dropout the classifier is
@@ -160,16 +166,17 @@ class DiffResNetModule(nn.Module):
 
     def forward(self, idx):
         h = self.encode(self.features)
+        need_all = self.training and self.proto_distance is not None
         if self.training and self.dropout > 0:
             logits = self.classifier(self._diffuse(h))
-            return logits[idx], logits
-        logits0 = self.classifier(h)
-        need_all = self.training and self.proto_distance is not None
-        readout = None if need_all else self._readout(idx)
-        if readout is None:
+        else:
+            logits0 = self.classifier(h)
+            readout = None if need_all else self._readout(idx)
+            if readout is not None:
+                return readout @ logits0
             logits = self._diffuse(logits0)
-            return logits[idx], logits
-        return readout @ logits0, None
+        # The prototype loss needs every node's scores, not only idx's.
+        return (logits[idx], logits) if need_all else logits[idx]
 
 
 class _PaperEarlyStopping(Callback):
@@ -231,9 +238,9 @@ class _GraphNet(NeuralNetClassifier):
         self.alpha = alpha
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
-        logits, all_logits = y_pred
+        logits, all_logits = y_pred if isinstance(y_pred, tuple) else (y_pred, None)
         loss = self.criterion_(logits, y_true.to(logits.device))
-        if training and self.alpha > 0:
+        if training and all_logits is not None:
             distance = self.module_.proto_distance
             loss = loss + self.alpha * (F.softmax(all_logits, dim=1) * distance).sum()
         return loss

@@ -15,6 +15,7 @@ from ._diffusion import check_stability, diffuse, diffuse_attached
 from ._graph import (
     _NEIGHBORS_ALGORITHMS,
     _check_adjacency,
+    _as_csr_matrix,
     _KNNGraph,
     _PrecomputedGraph,
     graph_laplacian,
@@ -196,6 +197,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             dtype=[np.float64, np.float32],
             ensure_min_samples=2,
         )
+        X = _as_csr_matrix(X)
         self._fit_graph(X)
         self.embedding_ = self._diffuse_fitted(_dense(X))
         return self
@@ -283,6 +285,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         X = validate_data(
             self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
         )
+        X = _as_csr_matrix(X)
         X_fit = _dense(self._fit_X).astype(X.dtype, copy=False)
         out, match = self._diffuse_new(X, _dense(X), X_fit, adjacency)
         matched = match >= 0

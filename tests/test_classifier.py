@@ -1,0 +1,344 @@
+import pickle
+
+import joblib
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+from sklearn.datasets import make_blobs, make_moons
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from sklearn_diffres import (
+    DiffusionResNetClassifier,
+    SemiSupervisedKFold,
+    diffusion_graph,
+    graph_laplacian,
+)
+from sklearn_diffres._module import DiffResNetModule, to_torch
+
+
+def few_labels(y, per_class, seed=0):
+    """Keep ``per_class`` random labels of each class; the rest become -1."""
+    rng = np.random.RandomState(seed)
+    y_semi = np.full_like(y, -1)
+    for c in np.unique(y):
+        keep = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
+        y_semi[keep] = y[keep]
+    return y_semi
+
+
+@pytest.fixture(scope="module")
+def moons():
+    X, y = make_moons(n_samples=1000, noise=0.1, random_state=0)
+    return X, y, few_labels(y, 5)
+
+
+@pytest.fixture(scope="module")
+def small():
+    X, y = make_blobs(n_samples=150, centers=3, cluster_std=1.0, random_state=0)
+    return X, y, few_labels(y, 6)
+
+
+SMALL = dict(n_neighbors=8, sigma=4, n_layers=30, max_epochs=60, random_state=0)
+
+
+def dense_reference_forward(module, X, L, kind):
+    """The reference formula written densely with the module's weights."""
+    x = torch.as_tensor(X, dtype=torch.float32)
+    for block in module.blocks:
+        if kind == "relu_linear":
+            x = x + torch.relu(x @ block.fc1.weight.T + block.fc1.bias)
+        else:
+            inner = torch.relu(x @ block.fc1.weight.T + block.fc1.bias)
+            x = x + inner @ block.fc2.weight.T + block.fc2.bias
+    L = torch.as_tensor(L, dtype=torch.float32)
+    for _ in range(module.n_layers):
+        x = x - module.step_size * (L @ x)
+    return x @ module.classifier.weight.T + module.classifier.bias
+
+
+@pytest.mark.parametrize("kind", ["mlp", "relu_linear"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_forward_matches_dense_reference(kind, sparse):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(60, 5))
+    X[X < 0.4] = 0
+    L = graph_laplacian(diffusion_graph(X, 6, 3))
+    torch.manual_seed(0)
+    module = DiffResNetModule(5, 3, step_size=0.5, n_layers=7, residual_block=kind, n_blocks=2)
+    module.set_graph(to_torch(sp.csr_matrix(X) if sparse else X), to_torch(L))
+    expected = dense_reference_forward(module, X, L.toarray(), kind).detach()
+    idx = torch.tensor([3, 10, 0])
+    with torch.no_grad():
+        h = module.encode(module.features)
+        wide = module.classifier(module._diffuse(h))  # diffuse the features
+        narrow = module._diffuse(module.classifier(h))  # diffuse class scores
+        readout_eval = module.eval()(idx)  # precomputed readout rows
+        readout_train = module.train()(idx)
+        module.READOUT_MAX_ENTRIES = 0  # too large: diffuse class scores
+        narrow_idx = module(idx)
+    for got in (narrow, wide):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    for got in (readout_eval, readout_train, narrow_idx):
+        np.testing.assert_allclose(got.numpy(), expected[idx].numpy(), atol=1e-5)
+
+
+def test_gradients_flow_through_diffusion():
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    L = graph_laplacian(diffusion_graph(X, 5, 2))
+    torch.manual_seed(0)
+    module = DiffResNetModule(4, 2, step_size=0.5, n_layers=5, dropout=0.3)
+    module.set_graph(to_torch(X), to_torch(L))
+    module.eval()  # dense reference has no dropout; compare the gradients
+    idx = torch.arange(6)
+    target = torch.tensor([0, 1, 0, 1, 0, 1])
+    loss = torch.nn.functional.cross_entropy(module(idx), target)
+    grad = torch.autograd.grad(loss, module.blocks[0].fc1.weight)[0]
+    ref = torch.nn.functional.cross_entropy(
+        dense_reference_forward(module, X, L.toarray(), "mlp")[idx], target
+    )
+    ref_grad = torch.autograd.grad(ref, module.blocks[0].fc1.weight)[0]
+    assert grad.abs().sum() > 0
+    np.testing.assert_allclose(grad.numpy(), ref_grad.numpy(), atol=1e-6)
+    # The training path with dropout is differentiable too.
+    module.train()
+    loss = torch.nn.functional.cross_entropy(module(idx), target)
+    loss.backward()
+    assert module.blocks[0].fc1.weight.grad.abs().sum() > 0
+
+
+def test_two_moons_five_labels_per_class(moons):
+    # Issue acceptance check: defaults, 5 labels per class (drawn with seed
+    # 0), accuracy of transduction_ on the unlabelled points.
+    X, y, y_semi = moons
+    unl = y_semi == -1
+    acc = (DiffusionResNetClassifier(random_state=0).fit(X, y_semi).transduction_[unl] == y[unl]).mean()
+    no_diff = DiffusionResNetClassifier(n_layers=0, random_state=0).fit(X, y_semi)
+    acc0 = (no_diff.transduction_[unl] == y[unl]).mean()
+    print(f"two moons, 5 labels/class: diffusion {acc:.4f}, n_layers=0 {acc0:.4f}")
+    assert acc >= 0.97
+    assert acc > acc0 + 0.05
+
+
+def test_fully_labelled_and_transduction(small):
+    X, y, y_semi = small
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y)
+    assert (clf.transduction_ == y).mean() > 0.9
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    np.testing.assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.transduction_.shape == (150,)
+    assert clf.label_distributions_.shape == (150, 3)
+    np.testing.assert_allclose(clf.label_distributions_.sum(axis=1), 1)
+    # predict of the fitted rows is transduction_ (a fitted row is its node).
+    np.testing.assert_array_equal(clf.predict(X), clf.transduction_)
+    np.testing.assert_allclose(clf.predict_proba(X), clf.label_distributions_, atol=1e-6)
+
+
+def test_string_labels(small):
+    X, y, _ = small
+    names = np.array(["ant", "bee", "cat"])[y]
+    y_obj = names.astype(object)
+    y_obj[few_labels(y, 6) == -1] = -1  # object array mixing labels and -1
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_obj)
+    assert list(clf.classes_) == ["ant", "bee", "cat"]
+    assert set(clf.predict(X)) <= {"ant", "bee", "cat"}
+    # Plain string labels: everything labelled.
+    assert list(DiffusionResNetClassifier(**SMALL).fit(X, names).classes_) == ["ant", "bee", "cat"]
+
+
+def test_new_rows_batch_independent_and_probabilities(small):
+    X, y, y_semi = small
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    X_new = np.random.RandomState(1).normal(size=(25, 2)) * 5
+    proba = clf.predict_proba(X_new)
+    one_by_one = np.vstack([clf.predict_proba(row[None]) for row in X_new])
+    np.testing.assert_allclose(proba, one_by_one, atol=1e-6)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    assert clf.decision_function(X_new).shape == (25, 3)
+    np.testing.assert_array_equal(clf.predict(X_new), clf.classes_[proba.argmax(axis=1)])
+
+
+def test_component_without_labels_gets_finite_probabilities():
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + [8, 0], rng.normal(size=(30, 2)) + 200])
+    y = np.r_[np.zeros(40, int), np.ones(40, int), np.full(30, -1)]
+    y_semi = np.full_like(y, -1)
+    y_semi[[0, 1, 2, 40, 41, 42]] = y[[0, 1, 2, 40, 41, 42]]
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    assert np.isfinite(clf.label_distributions_).all()
+    np.testing.assert_allclose(clf.label_distributions_.sum(axis=1), 1)
+    proba = clf.predict_proba(X[80:] + 0.1)
+    assert np.isfinite(proba).all()
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+
+
+def test_same_random_state_same_predictions(small):
+    X, _, y_semi = small
+    a = DiffusionResNetClassifier(dropout=0.2, **SMALL).fit(X, y_semi)
+    b = DiffusionResNetClassifier(dropout=0.2, **SMALL).fit(X, y_semi)
+    np.testing.assert_array_equal(a.label_distributions_, b.label_distributions_)
+    c = DiffusionResNetClassifier(dropout=0.2, **{**SMALL, "random_state": 1}).fit(X, y_semi)
+    assert not np.array_equal(a.label_distributions_, c.label_distributions_)
+    # The global torch RNG is left as it was.
+    torch.manual_seed(123)
+    before = torch.rand(1)
+    torch.manual_seed(123)
+    DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    assert torch.rand(1) == before
+
+
+def test_pickle_and_joblib_round_trip(small, tmp_path):
+    X, _, y_semi = small
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    X_new = X[:10] + 0.05
+    loaded = pickle.loads(pickle.dumps(clf))
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), clf.predict_proba(X_new))
+    joblib.dump(clf, tmp_path / "clf.joblib")
+    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict(X_new), clf.predict(X_new))
+
+
+def test_sparse_input_matches_dense():
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(120, 20))
+    X[X < 0.7] = 0
+    y = (X[:, :10].sum(axis=1) > X[:, 10:].sum(axis=1)).astype(int)
+    y_semi = few_labels(y, 10)
+    dense = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    sparse = DiffusionResNetClassifier(**SMALL).fit(sp.csr_matrix(X), y_semi)
+    np.testing.assert_allclose(dense.label_distributions_, sparse.label_distributions_, atol=1e-4)
+
+
+def test_early_stopping_restores_best_weights(small):
+    X, y, _ = small
+    y_semi = few_labels(y, 20)
+    clf = DiffusionResNetClassifier(
+        early_stopping=True, validation_fraction=0.5, patience=5, max_epochs=500,
+        **{k: v for k, v in SMALL.items() if k != "max_epochs"},
+    ).fit(X, y_semi)
+    history = clf.net_.history_
+    assert len(history) < 500
+    stopper = dict(clf.net_.callbacks)["paper_early_stopping"]
+    losses, accs = history[:, "valid_loss"], history[:, "valid_acc"]
+    # Patience counts epochs where neither the loss nor the accuracy improved.
+    best = stopper.best_epoch_
+    assert best == len(history) - 5
+    assert losses[best - 1] == min(losses) or accs[best - 1] == max(accs)
+
+
+def test_verbose_prints_skorch_progress(small, capsys):
+    X, _, y_semi = small
+    DiffusionResNetClassifier(verbose=1, **{**SMALL, "max_epochs": 3}).fit(X, y_semi)
+    out = capsys.readouterr().out
+    assert "train_loss" in out and "epoch" in out
+
+
+def test_prototype_loss_alpha(small):
+    X, _, y_semi = small
+    plain = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    proto = DiffusionResNetClassifier(alpha=0.05, **SMALL).fit(X, y_semi)
+    assert np.isfinite(proto.label_distributions_).all()
+    assert not np.allclose(plain.label_distributions_, proto.label_distributions_)
+
+
+def test_score_ignores_unlabelled(small):
+    X, y, y_semi = small
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    y_score = y.copy()
+    y_score[:50] = -1
+    expected = (clf.predict(X[50:]) == y[50:]).mean()
+    assert clf.score(X, y_score) == pytest.approx(expected)
+    with pytest.raises(ValueError, match="no labelled sample to score"):
+        clf.score(X, np.full_like(y, -1))
+
+
+def test_semi_supervised_kfold():
+    y = np.array([0, 1, 2] * 6 + [-1] * 30)
+    X = np.zeros((48, 1))
+    tests = []
+    for train, test in SemiSupervisedKFold(n_splits=3, shuffle=True, random_state=0).split(X, y):
+        assert (y[test] != -1).all()
+        assert set(np.flatnonzero(y == -1)) <= set(train)
+        assert not set(train) & set(test)
+        assert sorted(np.bincount(y[test])) == [2, 2, 2]
+        tests.extend(test)
+    assert sorted(tests) == list(np.flatnonzero(y != -1))
+
+
+def test_pipeline_and_grid_search_with_semi_supervised_cv(small):
+    X, y, _ = small
+    y_semi = few_labels(y, 9)
+    pipe = make_pipeline(StandardScaler(), DiffusionResNetClassifier(**SMALL))
+    grid = GridSearchCV(
+        pipe,
+        {
+            "diffusionresnetclassifier__step_size": [0.25, 0.5],
+            "diffusionresnetclassifier__n_layers": [0, 30],
+        },
+        cv=SemiSupervisedKFold(n_splits=3),
+        n_jobs=2,
+        error_score="raise",
+    ).fit(X, y_semi)
+    assert np.isfinite(grid.cv_results_["mean_test_score"]).all()
+    assert grid.best_score_ > 0.8
+    assert (grid.predict(X) == y).mean() > 0.8
+
+
+@pytest.mark.parametrize(
+    "y_fn, match",
+    [
+        (lambda y: np.full_like(y, -1), "no labelled sample"),
+        (lambda y: np.where(y == 0, 0, -1), "only one class"),
+        (lambda y: y[:-1], "y has 149 samples but X has 150"),
+        (lambda y: y + 0.5, "Unknown label type"),
+    ],
+)
+def test_bad_targets(small, y_fn, match):
+    X, y, _ = small
+    with pytest.raises(ValueError, match=match):
+        DiffusionResNetClassifier(**SMALL).fit(X, y_fn(y))
+
+
+def test_bad_inputs_and_parameters(small):
+    X, y, y_semi = small
+    X_nan = X.copy()
+    X_nan[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        DiffusionResNetClassifier(**SMALL).fit(X_nan, y_semi)
+    X_inf = X.copy()
+    X_inf[0, 0] = np.inf
+    with pytest.raises(ValueError, match="infinity"):
+        DiffusionResNetClassifier(**SMALL).fit(X_inf, y_semi)
+    with pytest.raises(ValueError, match=r"step_size=5.0 is unstable"):
+        DiffusionResNetClassifier(**{**SMALL, "n_layers": 5}, step_size=5.0).fit(X, y_semi)
+    with pytest.raises(ValueError, match="'residual_block' parameter"):
+        DiffusionResNetClassifier(residual_block="conv").fit(X, y_semi)
+    with pytest.raises(ValueError, match="'optimizer' parameter"):
+        DiffusionResNetClassifier(optimizer="lbfgs").fit(X, y_semi)
+    clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    with pytest.raises(ValueError, match="X has 3 features, but DiffusionResNetClassifier is expecting 2"):
+        clf.predict(np.zeros((2, 3)))
+    X_copy, y_copy = X.copy(), y_semi.copy()
+    DiffusionResNetClassifier(**SMALL).fit(X, y_semi).predict(X + 0.1)
+    np.testing.assert_array_equal(X, X_copy)
+    np.testing.assert_array_equal(y_semi, y_copy)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error shown without CUDA")
+def test_cuda_asked_for_without_cuda(small):
+    X, _, y_semi = small
+    with pytest.raises(ValueError, match="device='cuda' was asked for but CUDA is not available"):
+        DiffusionResNetClassifier(device="cuda").fit(X, y_semi)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_fit_matches_cpu_and_pickles(small):
+    X, _, y_semi = small
+    cpu = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    gpu = DiffusionResNetClassifier(device="cuda", **SMALL).fit(X, y_semi)
+    assert next(gpu.net_.module_.parameters()).is_cuda
+    assert (cpu.transduction_ == gpu.transduction_).mean() > 0.95
+    loaded = pickle.loads(pickle.dumps(gpu))
+    np.testing.assert_allclose(loaded.predict_proba(X[:5] + 0.1), gpu.predict_proba(X[:5] + 0.1), atol=1e-5)
