@@ -34,6 +34,7 @@ def to_torch_sparse(matrix, dtype=torch.float32):
     with warnings.catch_warnings():
         # torch notes that CSR support is "in beta"; it says nothing to users.
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
+        warnings.filterwarnings("ignore", message="Sparse invariant checks")
         return torch.sparse_csr_tensor(
             torch.from_numpy(matrix.indptr.astype(np.int64)),
             torch.from_numpy(matrix.indices.astype(np.int64)),
