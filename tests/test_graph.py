@@ -149,15 +149,15 @@ def test_nndescent_recall_against_exact():
     # The weights agree where the neighbours do.
     diff = abs(exact.graph_ - approx.graph_)
     assert diff.sum() / exact.graph_.sum() < 0.05
-    # End to end through the transformer: close to the exact-neighbour result.
+    # End to end through the transformer: the approximate graph moves points
+    # as the exact one does, within 5% of how far diffusion moves them.
     from sklearn_diffres import DiffusionTransformer
 
     kw = dict(n_neighbors=k, sigma=3, random_state=0)
     fitted = DiffusionTransformer(neighbors_algorithm="nndescent", **kw).fit(X)
     exact_fit = DiffusionTransformer(neighbors_algorithm="exact", **kw).fit(X)
-    for got, want in [
-        (fitted.embedding_, exact_fit.embedding_),
-        (fitted.transform(X_new), exact_fit.transform(X_new)),
+    for got, want, start in [
+        (fitted.embedding_, exact_fit.embedding_, X),
+        (fitted.transform(X_new), exact_fit.transform(X_new), X_new),
     ]:
-        rel = np.linalg.norm(got - want) / np.linalg.norm(want)
-        assert rel < 0.02
+        assert np.linalg.norm(got - want) / np.linalg.norm(want - start) < 0.05
