@@ -401,9 +401,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 proto = torch.as_tensor(
                     _rectified_prototypes(X32, tr, y_tr, n_classes), dtype=torch.float32
                 )
-            net.module_.set_graph(
-                to_torch(X32), to_torch(self.diffusion_.laplacian_), proto
-            )
+            net.module_.set_graph(to_torch(X32), self.diffusion_.laplacian_, proto)
             net.partial_fit(tr, y_tr)
         self.net_ = net
 

@@ -15,17 +15,60 @@ from skorch.callbacks import Callback
 from torch import nn
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    """``L @ x`` for a constant symmetric sparse ``L``; the gradient is ``L @ g``."""
+class _DiffusionLayer(torch.autograd.Function):
+    """``P @ (x * keep)`` for a constant symmetric sparse ``P``.
+
+    ``keep`` is a boolean dropout mask (True: kept) or None; the dropout scale
+    ``1/(1-p)`` is folded into ``P``. The gradient is ``keep * (P @ g)``
+    since ``P`` is symmetric: one sparse product and one multiplication each
+    way, where the unfused layer made five passes over the features. (A
+    product with the float mask is 7x faster on CPU than ``masked_fill``.)
+    """
 
     @staticmethod
-    def forward(ctx, laplacian, x):
-        ctx.laplacian = laplacian
-        return laplacian @ x
+    def forward(ctx, x, operator, keep):
+        ctx.operator = operator
+        if keep is None:
+            ctx.masked = False
+            return operator @ x
+        ctx.save_for_backward(keep)
+        ctx.masked = True
+        return operator @ (x * keep.to(x.dtype))
 
     @staticmethod
     def backward(ctx, grad):
-        return None, ctx.laplacian @ grad
+        out = ctx.operator @ grad
+        if ctx.masked:
+            (keep,) = ctx.saved_tensors
+            out = out.mul_(keep.to(out.dtype))
+        return out, None, None
+
+
+def keep_mask(shape, p, device):
+    """Boolean mask of the entries dropout keeps, each with probability ``1 - p``.
+
+    On CPU ``bernoulli_`` (what ``F.dropout`` uses) took 57% of a Cora
+    training epoch (30 ms per 2485 x 1433 mask on two cores); here each
+    ``int64`` random word gives four 15-bit numbers compared with
+    ``p * 2^15`` (5 ms). ``p`` is thus rounded to a multiple of ``2^-15``.
+    """
+    n = 1
+    for d in shape:
+        n *= d
+    if device.type != "cpu":
+        return torch.rand(shape, device=device) >= p
+    words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()
+    chunks = words.view(torch.int16)[:n].view(shape)
+    return (chunks & 0x7FFF) >= round(p * 32768)
+
+
+def diffusion_operator(laplacian, step_size):
+    """``P = I - step_size * L`` (scipy sparse CSR): one layer is ``x <- P x``."""
+    n = laplacian.shape[0]
+    P = sp.identity(n, format="csr") - step_size * sp.csr_matrix(laplacian)
+    P = sp.csr_matrix(P)
+    P.sort_indices()
+    return P
 
 
 def to_torch_sparse(matrix, dtype=torch.float32):
@@ -63,16 +106,18 @@ class _ResidualBlock(nn.Module):
             self.fc1 = nn.Linear(width, hidden)
             self.fc2 = nn.Linear(hidden, width)
 
-    def forward(self, x):
+    def forward(self, x, x_dense=None):
         # A sparse x (first block) is multiplied as sparse: x W^T costs nnz(x)
         # times the width, not n times width squared.
-        out = self.fc1(x) if not x.layout == torch.sparse_csr else (
-            torch.sparse.mm(x, self.fc1.weight.T) + self.fc1.bias
-        )
+        if x.layout == torch.sparse_csr:
+            out = torch.sparse.mm(x, self.fc1.weight.T) + self.fc1.bias
+            x = x.to_dense() if x_dense is None else x_dense
+        else:
+            out = self.fc1(x)
         out = F.relu(out)
         if self.kind == "mlp":
             out = self.fc2(out)
-        return out + (x.to_dense() if x.layout == torch.sparse_csr else x)
+        return out + x
 
 
 class DiffResNetModule(nn.Module):
@@ -122,37 +167,53 @@ class DiffResNetModule(nn.Module):
         self.step_size = step_size
         self.n_layers = n_layers
         self.dropout = dropout
-        self.register_buffer("features", None, persistent=False)
-        self.register_buffer("laplacian", None, persistent=False)
-        self.register_buffer("proto_distance", None, persistent=False)
+        for name in ("features", "features_dense", "operator", "operator_dropout", "proto_distance"):
+            self.register_buffer(name, None, persistent=False)
         self._readouts = {}
 
     def set_graph(self, features=None, laplacian=None, proto_distance=None):
-        """Attach (or, with no arguments, release) the fitted graph."""
+        """Attach (or, with no arguments, release) the fitted graph.
+
+        ``features`` is a torch tensor (dense or sparse CSR) of every node,
+        ``laplacian`` the scipy sparse ``L``; the module keeps the operator
+        ``P = I - step_size * L`` of one layer (and ``P / (1 - p)`` for
+        dropout ``p``, rounded as :func:`keep_mask` rounds it).
+        """
         device = self.classifier.weight.device
-        self.features = None if features is None else features.to(device)
-        self.laplacian = None if laplacian is None else laplacian.to(device)
-        self.proto_distance = (
-            None if proto_distance is None else proto_distance.to(device)
-        )
+        self.features = self.features_dense = None
+        self.operator = self.operator_dropout = None
+        if features is not None:
+            self.features = features.to(device)
+            if features.layout == torch.sparse_csr:
+                self.features_dense = self.features.to_dense()
+        if laplacian is not None:
+            P = diffusion_operator(laplacian, self.step_size)
+            self.operator = to_torch_sparse(P).to(device)
+            if self.dropout > 0:
+                keep = 1.0 - round(self.dropout * 32768) / 32768
+                self.operator_dropout = to_torch_sparse(P / keep).to(device)
+        self.proto_distance = None if proto_distance is None else proto_distance.to(device)
         self._readouts = {}
 
-    def encode(self, x):
+    def encode(self, x, x_dense=None):
         """The residual blocks, row by row (no graph involved)."""
         for block in self.blocks:
-            x = block(x)
+            x = block(x, x_dense)
+            x_dense = None
         return x
 
     def _diffuse(self, h):
+        """``n_layers`` diffusion layers, each after dropout when training."""
+        dropping = self.training and self.dropout > 0
+        operator = self.operator_dropout if dropping else self.operator
         for _ in range(self.n_layers):
-            if self.training and self.dropout > 0:
-                h = F.dropout(h, self.dropout, training=True)
-            h = h - self.step_size * _SymmetricSpMM.apply(self.laplacian, h)
+            keep = keep_mask(h.shape, self.dropout, h.device) if dropping else None
+            h = _DiffusionLayer.apply(h, operator, keep)
         return h
 
     def _readout(self, idx):
         """``R`` for the rows ``idx``, or None when it would be too large."""
-        n = self.laplacian.shape[0]
+        n = self.operator.shape[0]
         if idx.numel() * n > self.READOUT_MAX_ENTRIES:
             return None
         key = (idx.numel(), hash(tuple(idx.tolist())))
@@ -161,12 +222,12 @@ class DiffResNetModule(nn.Module):
                 E = torch.zeros(n, idx.numel(), device=idx.device)
                 E[idx, torch.arange(idx.numel(), device=idx.device)] = 1.0
                 for _ in range(self.n_layers):
-                    E = E - self.step_size * (self.laplacian @ E)
+                    E = self.operator @ E
             self._readouts[key] = E.T.contiguous()
         return self._readouts[key]
 
     def forward(self, idx):
-        h = self.encode(self.features)
+        h = self.encode(self.features, self.features_dense)
         need_all = self.training and self.proto_distance is not None
         if self.training and self.dropout > 0:
             logits = self.classifier(self._diffuse(h))

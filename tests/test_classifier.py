@@ -68,11 +68,11 @@ def test_forward_matches_dense_reference(kind, sparse):
     L = graph_laplacian(diffusion_graph(X, 6, 3))
     torch.manual_seed(0)
     module = DiffResNetModule(5, 3, step_size=0.5, n_layers=7, residual_block=kind, n_blocks=2)
-    module.set_graph(to_torch(sp.csr_matrix(X) if sparse else X), to_torch(L))
+    module.set_graph(to_torch(sp.csr_matrix(X) if sparse else X), L)
     expected = dense_reference_forward(module, X, L.toarray(), kind).detach()
     idx = torch.tensor([3, 10, 0])
     with torch.no_grad():
-        h = module.encode(module.features)
+        h = module.encode(module.features, module.features_dense)
         wide = module.classifier(module._diffuse(h))  # diffuse the features
         narrow = module._diffuse(module.classifier(h))  # diffuse class scores
         readout_eval = module.eval()(idx)  # precomputed readout rows
@@ -90,7 +90,7 @@ def test_gradients_flow_through_diffusion():
     L = graph_laplacian(diffusion_graph(X, 5, 2))
     torch.manual_seed(0)
     module = DiffResNetModule(4, 2, step_size=0.5, n_layers=5, dropout=0.3)
-    module.set_graph(to_torch(X), to_torch(L))
+    module.set_graph(to_torch(X), L)
     module.eval()  # dense reference has no dropout; compare the gradients
     idx = torch.arange(6)
     target = torch.tensor([0, 1, 0, 1, 0, 1])
