@@ -12,7 +12,8 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 RESULTS = os.path.join(HERE, "results")
 #: ../shared/data beside the checkout, unless SKLEARN_DIFFRES_DATA names another folder.
 DATA = os.environ.get(
-    "SKLEARN_DIFFRES_DATA", os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data"))
+    "SKLEARN_DIFFRES_DATA",
+    os.path.normpath(os.path.join(HERE, "..", "..", "shared", "data")),
 )
 
 
@@ -35,8 +36,12 @@ def load_cora():
     ``X`` as CSR matrices; features are not yet row-normalised.
     """
     z = np.load(data_path("cora.npz"), allow_pickle=True)
-    A = sp.csr_matrix((z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=z["adj_shape"])
-    X = sp.csr_matrix((z["attr_data"], z["attr_indices"], z["attr_indptr"]), shape=z["attr_shape"])
+    A = sp.csr_matrix(
+        (z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=z["adj_shape"]
+    )
+    X = sp.csr_matrix(
+        (z["attr_data"], z["attr_indices"], z["attr_indptr"]), shape=z["attr_shape"]
+    )
     labels = z["labels"]
     A = A + A.T
     A.setdiag(0)
@@ -59,7 +64,10 @@ def split_per_class(labels, rng, n_train=20, n_val=30):
     """
     classes = np.unique(labels)
     train = np.concatenate(
-        [rng.choice(np.flatnonzero(labels == c), n_train, replace=False) for c in classes]
+        [
+            rng.choice(np.flatnonzero(labels == c), n_train, replace=False)
+            for c in classes
+        ]
     )
     rest = np.setdiff1d(np.arange(len(labels)), train)
     val = np.concatenate(
@@ -82,7 +90,12 @@ def machine():
 
 def write_table(name, title, header, rows, notes=()):
     """Print a markdown table and write it to benchmarks/results/<name>.md."""
-    lines = [f"# {title}", "", f"Machine: {machine()}; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.", ""]
+    lines = [
+        f"# {title}",
+        "",
+        f"Machine: {machine()}; written {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}.",
+        "",
+    ]
     lines.append("| " + " | ".join(header) + " |")
     lines.append("|" + "|".join("---" for _ in header) + "|")
     lines += ["| " + " | ".join(str(c) for c in row) + " |" for row in rows]

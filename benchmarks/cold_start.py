@@ -56,22 +56,43 @@ def main():
     rows = []
     for i in range(args.repeats):
         t = time.perf_counter()
-        out = subprocess.run([sys.executable, "-c", CHILD], capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [sys.executable, "-c", CHILD], capture_output=True, text=True, check=True
+        )
         wall = time.perf_counter() - t
         r = json.loads(out.stdout.strip().splitlines()[-1])
-        rows.append([
-            i + 1, f"{wall:.2f}", f"{r['t_import']:.2f} ({100 * r['t_import'] / wall:.0f}%)",
-            f"{r['t_graph']:.3f} ({100 * r['t_graph'] / wall:.1f}%)", f"{r['t_fit']:.2f}",
-            f"{r['t_predict']:.3f}", f"{r['accuracy']:.4f}", r["numba"], r["pynndescent"],
-        ])
+        rows.append(
+            [
+                i + 1,
+                f"{wall:.2f}",
+                f"{r['t_import']:.2f} ({100 * r['t_import'] / wall:.0f}%)",
+                f"{r['t_graph']:.3f} ({100 * r['t_graph'] / wall:.1f}%)",
+                f"{r['t_fit']:.2f}",
+                f"{r['t_predict']:.3f}",
+                f"{r['accuracy']:.4f}",
+                r["numba"],
+                r["pynndescent"],
+            ]
+        )
     write_table(
         "cold_start",
         "Cold start: fresh process, two moons (1,000 points, 10 labels), default parameters",
-        ["run", "total wall s", "imports s (share)", "neighbour graph s (share)", "fit s",
-         "predict s", "transduction accuracy", "numba imported", "pynndescent imported"],
+        [
+            "run",
+            "total wall s",
+            "imports s (share)",
+            "neighbour graph s (share)",
+            "fit s",
+            "predict s",
+            "transduction accuracy",
+            "numba imported",
+            "pynndescent imported",
+        ],
         rows,
-        notes=["Total wall includes interpreter start-up; the graph is built once more, "
-               "outside fit, to time it on its own (fit s includes its own graph build)."],
+        notes=[
+            "Total wall includes interpreter start-up; the graph is built once more, "
+            "outside fit, to time it on its own (fit s includes its own graph build)."
+        ],
     )
 
 

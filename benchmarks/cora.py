@@ -71,7 +71,9 @@ def main():
     parser.add_argument("--splits", type=int, default=5)
     parser.add_argument("--inits", type=int, default=1)
     parser.add_argument("--device", default="cpu")
-    parser.add_argument("--reference", action="store_true", help="also run the transcription")
+    parser.add_argument(
+        "--reference", action="store_true", help="also run the transcription"
+    )
     parser.add_argument("--name", default="cora", help="results/<name>.md")
     args = parser.parse_args()
 
@@ -79,7 +81,16 @@ def main():
     X = row_normalize(X)
     master = np.random.RandomState(42)
     split_seeds = master.randint(0, 1000000, args.splits)
-    runs = {k: [] for k in ["Diff-ResNet", "no diffusion", "LabelSpreading", "LogisticRegression", "reference"]}
+    runs = {
+        k: []
+        for k in [
+            "Diff-ResNet",
+            "no diffusion",
+            "LabelSpreading",
+            "LogisticRegression",
+            "reference",
+        ]
+    }
     times = {k: [] for k in runs}
     epochs = []
     for s, split_seed in enumerate(split_seeds):
@@ -88,19 +99,25 @@ def main():
         init_seeds = rng.randint(0, 1000000, args.inits)
         for seed in init_seeds:
             t = time.perf_counter()
-            pred, n_epochs = diffresnet(A, X, labels, train, val, int(seed), args.device)
+            pred, n_epochs = diffresnet(
+                A, X, labels, train, val, int(seed), args.device
+            )
             times["Diff-ResNet"].append(time.perf_counter() - t)
             runs["Diff-ResNet"].append((pred[test] == labels[test]).mean())
             epochs.append(n_epochs)
             t = time.perf_counter()
-            pred, _ = diffresnet(A, X, labels, train, val, int(seed), args.device, n_layers=0)
+            pred, _ = diffresnet(
+                A, X, labels, train, val, int(seed), args.device, n_layers=0
+            )
             times["no diffusion"].append(time.perf_counter() - t)
             runs["no diffusion"].append((pred[test] == labels[test]).mean())
             if args.reference:
                 from reference_cora import run_reference
 
                 t = time.perf_counter()
-                acc, _ = run_reference(A, X, labels, train, val, test, int(seed), device=args.device)
+                acc, _ = run_reference(
+                    A, X, labels, train, val, test, int(seed), device=args.device
+                )
                 times["reference"].append(time.perf_counter() - t)
                 runs["reference"].append(acc)
             print(
@@ -122,9 +139,30 @@ def main():
         if not accs:
             continue
         accs = np.array(accs) * 100
-        rows.append([name, f"{accs.mean():.2f} ± {accs.std():.2f}", len(accs), f"{np.mean(times[name]):.1f}"])
-    rows.append(["reference transcription, 3 runs on this machine (quoted from the issue)", "83.0", 3, "≈ 480"])
-    rows.append(["paper's published figure (quoted)", "not retrievable offline; see the paper's table", "", ""])
+        rows.append(
+            [
+                name,
+                f"{accs.mean():.2f} ± {accs.std():.2f}",
+                len(accs),
+                f"{np.mean(times[name]):.1f}",
+            ]
+        )
+    rows.append(
+        [
+            "reference transcription, 3 runs on this machine (quoted from the issue)",
+            "83.0",
+            3,
+            "≈ 480",
+        ]
+    )
+    rows.append(
+        [
+            "paper's published figure (quoted)",
+            "not retrievable offline; see the paper's table",
+            "",
+            "",
+        ]
+    )
     write_table(
         args.name,
         f"Cora, {args.splits} splits x {args.inits} inits, device={args.device}",
@@ -132,7 +170,8 @@ def main():
         rows,
         notes=[
             f"Diff-ResNet epochs (early stopping): mean {np.mean(epochs):.0f}, min {min(epochs)}, max {max(epochs)}.",
-            "Diff-ResNet settings: " + ", ".join(f"{k}={v}" for k, v in PAPER_SETTINGS.items()),
+            "Diff-ResNet settings: "
+            + ", ".join(f"{k}={v}" for k, v in PAPER_SETTINGS.items()),
             "LabelSpreading: citation graph as kernel, alpha=0.99, 20 labels per class; "
             "LogisticRegression: row-normalised features of the 20 labelled nodes per class.",
         ],

@@ -38,7 +38,9 @@ def main():
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         t = time.perf_counter()
-        ref_acc, ref_epochs = run_reference(A, X, labels, train, val, test, seed, device=args.device)
+        ref_acc, ref_epochs = run_reference(
+            A, X, labels, train, val, test, seed, device=args.device
+        )
         if args.device.startswith("cuda"):
             torch.cuda.synchronize()
         ref_time = time.perf_counter() - t
@@ -46,21 +48,47 @@ def main():
         pred, epochs = diffresnet(A, X, labels, train, val, seed, args.device)
         ours_time = time.perf_counter() - t
         ours_acc = (pred[test] == labels[test]).mean()
-        rows.append(["reference transcription", split_seed, f"{ref_time:.1f}", ref_epochs,
-                     f"{1000 * ref_time / ref_epochs:.1f}", f"{100 * ref_acc:.2f}", ""])
-        rows.append(["DiffusionResNetClassifier", split_seed, f"{ours_time:.1f}", epochs,
-                     f"{1000 * ours_time / epochs:.1f}", f"{100 * ours_acc:.2f}",
-                     f"{ref_time / ours_time:.2f}x"])
+        rows.append(
+            [
+                "reference transcription",
+                split_seed,
+                f"{ref_time:.1f}",
+                ref_epochs,
+                f"{1000 * ref_time / ref_epochs:.1f}",
+                f"{100 * ref_acc:.2f}",
+                "",
+            ]
+        )
+        rows.append(
+            [
+                "DiffusionResNetClassifier",
+                split_seed,
+                f"{ours_time:.1f}",
+                epochs,
+                f"{1000 * ours_time / epochs:.1f}",
+                f"{100 * ours_acc:.2f}",
+                f"{ref_time / ours_time:.2f}x",
+            ]
+        )
         print(rows[-2], rows[-1], flush=True)
     write_table(
         args.name or f"cora_speed_{args.device}",
         f"Cora speed, one run per split, device={args.device}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
-        ["implementation", "split seed", "wall s / run", "epochs", "ms / epoch",
-         "test accuracy (%)", "speed-up (wall)"],
+        [
+            "implementation",
+            "split seed",
+            "wall s / run",
+            "epochs",
+            "ms / epoch",
+            "test accuracy (%)",
+            "speed-up (wall)",
+        ],
         rows,
-        notes=["Both stop early (patience 50 on validation loss or accuracy), so epochs differ; "
-               "ms / epoch compares the work per epoch, wall s the whole run."],
+        notes=[
+            "Both stop early (patience 50 on validation loss or accuracy), so epochs differ; "
+            "ms / epoch compares the work per epoch, wall s the whole run."
+        ],
     )
 
 

@@ -40,17 +40,35 @@ class ReferenceNet(nn.Module):
         return self.classifier(x)
 
 
-def run_reference(A, X, labels, train, val, test, seed, step_size=0.25, n_layers=20,
-                  dropout=0.25, lr=0.01, weight_decay=5e-4, max_epochs=10000,
-                  patience=50, device="cpu"):
+def run_reference(
+    A,
+    X,
+    labels,
+    train,
+    val,
+    test,
+    seed,
+    step_size=0.25,
+    n_layers=20,
+    dropout=0.25,
+    lr=0.01,
+    weight_decay=5e-4,
+    max_epochs=10000,
+    patience=50,
+    device="cpu",
+):
     """Train once; returns (test accuracy, epochs run)."""
     torch.manual_seed(seed)
     W = normalize_adjacency(A)
     operator = _coo(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W).to(device)
-    features = torch.as_tensor(np.asarray(X.todense()), dtype=torch.float32, device=device)
+    features = torch.as_tensor(
+        np.asarray(X.todense()), dtype=torch.float32, device=device
+    )
     y = torch.as_tensor(labels, dtype=torch.long, device=device)
     train, val, test = (torch.as_tensor(i, device=device) for i in (train, val, test))
-    model = ReferenceNet(X.shape[1], int(labels.max()) + 1, step_size, n_layers, dropout).to(device)
+    model = ReferenceNet(
+        X.shape[1], int(labels.max()) + 1, step_size, n_layers, dropout
+    ).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_loss, best_acc, misses, best_state = np.inf, 0.0, 0, None
     for epoch in range(max_epochs):
@@ -75,5 +93,7 @@ def run_reference(A, X, labels, train, val, test, seed, step_size=0.25, n_layers
     model.load_state_dict(best_state)
     model.eval()
     with torch.no_grad():
-        acc = (model(features, operator)[test].argmax(1) == y[test]).float().mean().item()
+        acc = (
+            (model(features, operator)[test].argmax(1) == y[test]).float().mean().item()
+        )
     return acc, epoch + 1

@@ -3,13 +3,13 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from ._classifier import DiffusionResNetClassifier, unlabelled_mask
 from ._graph import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
     diffusion_graph,
     graph_laplacian,
     normalize_adjacency,
 )
-from ._classifier import DiffusionResNetClassifier, unlabelled_mask
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
 

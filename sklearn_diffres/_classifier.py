@@ -76,7 +76,9 @@ def _rectified_prototypes(X, labelled_idx, y_enc, n_classes):
     distances ``||x_i - p_c||`` of every row to every rectified prototype.
     """
     X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-    proto = np.stack([X[labelled_idx[y_enc == c]].mean(axis=0) for c in range(n_classes)])
+    proto = np.stack(
+        [X[labelled_idx[y_enc == c]].mean(axis=0) for c in range(n_classes)]
+    )
 
     def unit(A):
         norm = np.linalg.norm(A, axis=1, keepdims=True)
@@ -308,8 +310,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         y = column_or_1d(y, warn=True)
         if y.shape[0] != X.shape[0]:
             raise ValueError(
-                f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must "
-                "match."
+                f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match."
             )
         labelled = ~unlabelled_mask(y)
         if not labelled.any():
@@ -365,7 +366,10 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         """
         _check_device(self.device)
         X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float32, np.float64],
+            self,
+            X,
+            accept_sparse="csr",
+            dtype=[np.float32, np.float64],
             ensure_min_samples=2,
         )
         X = _as_csr_matrix(X)
@@ -427,7 +431,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         train_split = None
         if valid_idx is not None:
             train_split = predefined_split(Dataset(valid_idx, valid_y))
-            callbacks.append(("paper_early_stopping", _PaperEarlyStopping(self.patience)))
+            callbacks.append(
+                ("paper_early_stopping", _PaperEarlyStopping(self.patience))
+            )
         return _GraphNet(
             module=DiffResNetModule,
             module__n_features=n_features,

@@ -69,7 +69,9 @@ def _pair_distances(X, Y, rows, cols):
         r, c = rows[start:stop], cols[start:stop]
         if sp.issparse(X):
             diff = (X[r] - Y[c]).astype(np.float64)
-            out[start:stop] = np.sqrt(np.asarray(diff.multiply(diff).sum(axis=1)).ravel())
+            out[start:stop] = np.sqrt(
+                np.asarray(diff.multiply(diff).sum(axis=1)).ravel()
+            )
         else:
             diff = np.asarray(X[r], dtype=np.float64) - np.asarray(
                 Y[c], dtype=np.float64
@@ -183,7 +185,9 @@ def _widths(distances, sigma):
 
 def _check_counts(n_samples, n_neighbors, sigma):
     if not isinstance(n_neighbors, Integral) or n_neighbors < 1:
-        raise ValueError(f"n_neighbors must be a positive integer, got {n_neighbors!r}.")
+        raise ValueError(
+            f"n_neighbors must be a positive integer, got {n_neighbors!r}."
+        )
     if not isinstance(sigma, Integral) or sigma < 1:
         raise ValueError(f"sigma must be a positive integer, got {sigma!r}.")
     if n_neighbors >= n_samples:
@@ -292,8 +296,8 @@ class _PrecomputedGraph:
         """Weights from new rows, given their edges to the fitted rows."""
         A = _check_adjacency(adjacency, n_columns=self.degree_.shape[0])
         degree = 1.0 + np.asarray(A.sum(axis=1)).ravel()
-        W_new = sp.diags(1.0 / np.sqrt(degree)) @ A @ sp.diags(
-            1.0 / np.sqrt(self.degree_)
+        W_new = (
+            sp.diags(1.0 / np.sqrt(degree)) @ A @ sp.diags(1.0 / np.sqrt(self.degree_))
         )
         return _clean_csr(W_new), np.full(A.shape[0], -1)
 
@@ -387,7 +391,9 @@ def diffusion_graph(
     >>> W.shape, bool(abs(W - W.T).max() < 1e-12)
     ((50, 50), True)
     """
-    X = _as_csr_matrix(check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32]))
+    X = _as_csr_matrix(
+        check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
+    )
     graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
     return graph.fit(X).graph_
 
@@ -462,7 +468,12 @@ def largest_eigenvalue(laplacian, random_state=None):
     v0 = check_random_state(random_state).uniform(-1, 1, size=n)
     try:
         value = eigsh(
-            laplacian, k=1, which="LA", tol=1e-4, maxiter=2000, v0=v0,
+            laplacian,
+            k=1,
+            which="LA",
+            tol=1e-4,
+            maxiter=2000,
+            v0=v0,
             return_eigenvectors=False,
         )[0]
         return float(value) * (1 + 1e-4)

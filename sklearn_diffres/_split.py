@@ -52,12 +52,16 @@ class SemiSupervisedKFold(_BaseKFold):
 
     def _iter_test_indices(self, X=None, y=None, groups=None):
         if y is None:
-            raise ValueError("SemiSupervisedKFold needs y, with -1 for unlabelled samples.")
+            raise ValueError(
+                "SemiSupervisedKFold needs y, with -1 for unlabelled samples."
+            )
         y = column_or_1d(y)
         labelled = np.flatnonzero(~unlabelled_mask(y))
         if labelled.size == 0:
             raise ValueError("y has no labelled sample (every target is -1).")
-        folds = StratifiedKFold(self.n_splits, shuffle=self.shuffle, random_state=self.random_state)
+        folds = StratifiedKFold(
+            self.n_splits, shuffle=self.shuffle, random_state=self.random_state
+        )
         for _, test in folds.split(np.zeros((labelled.size, 1)), y[labelled]):
             yield labelled[test]
 

@@ -7,15 +7,20 @@ from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
-from sklearn.base import BaseEstimator, OneToOneFeatureMixin, TransformerMixin, _fit_context
+from sklearn.base import (
+    BaseEstimator,
+    OneToOneFeatureMixin,
+    TransformerMixin,
+    _fit_context,
+)
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._diffusion import check_stability, diffuse, diffuse_attached
 from ._graph import (
     _NEIGHBORS_ALGORITHMS,
-    _check_adjacency,
     _as_csr_matrix,
+    _check_adjacency,
     _KNNGraph,
     _PrecomputedGraph,
     graph_laplacian,

@@ -67,7 +67,9 @@ def test_forward_matches_dense_reference(kind, sparse):
     X[X < 0.4] = 0
     L = graph_laplacian(diffusion_graph(X, 6, 3))
     torch.manual_seed(0)
-    module = DiffResNetModule(5, 3, step_size=0.5, n_layers=7, residual_block=kind, n_blocks=2)
+    module = DiffResNetModule(
+        5, 3, step_size=0.5, n_layers=7, residual_block=kind, n_blocks=2
+    )
     module.set_graph(to_torch(sp.csr_matrix(X) if sparse else X), L)
     expected = dense_reference_forward(module, X, L.toarray(), kind).detach()
     idx = torch.tensor([3, 10, 0])
@@ -114,7 +116,10 @@ def test_two_moons_five_labels_per_class(moons):
     # 0), accuracy of transduction_ on the unlabelled points.
     X, y, y_semi = moons
     unl = y_semi == -1
-    acc = (DiffusionResNetClassifier(random_state=0).fit(X, y_semi).transduction_[unl] == y[unl]).mean()
+    acc = (
+        DiffusionResNetClassifier(random_state=0).fit(X, y_semi).transduction_[unl]
+        == y[unl]
+    ).mean()
     no_diff = DiffusionResNetClassifier(n_layers=0, random_state=0).fit(X, y_semi)
     acc0 = (no_diff.transduction_[unl] == y[unl]).mean()
     print(f"two moons, 5 labels/class: diffusion {acc:.4f}, n_layers=0 {acc0:.4f}")
@@ -133,7 +138,9 @@ def test_fully_labelled_and_transduction(small):
     np.testing.assert_allclose(clf.label_distributions_.sum(axis=1), 1)
     # predict of the fitted rows is transduction_ (a fitted row is its node).
     np.testing.assert_array_equal(clf.predict(X), clf.transduction_)
-    np.testing.assert_allclose(clf.predict_proba(X), clf.label_distributions_, atol=1e-6)
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.label_distributions_, atol=1e-6
+    )
 
 
 def test_string_labels(small):
@@ -145,7 +152,11 @@ def test_string_labels(small):
     assert list(clf.classes_) == ["ant", "bee", "cat"]
     assert set(clf.predict(X)) <= {"ant", "bee", "cat"}
     # Plain string labels: everything labelled.
-    assert list(DiffusionResNetClassifier(**SMALL).fit(X, names).classes_) == ["ant", "bee", "cat"]
+    assert list(DiffusionResNetClassifier(**SMALL).fit(X, names).classes_) == [
+        "ant",
+        "bee",
+        "cat",
+    ]
 
 
 def test_new_rows_batch_independent_and_probabilities(small):
@@ -158,12 +169,20 @@ def test_new_rows_batch_independent_and_probabilities(small):
     assert np.isfinite(proba).all()
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert clf.decision_function(X_new).shape == (25, 3)
-    np.testing.assert_array_equal(clf.predict(X_new), clf.classes_[proba.argmax(axis=1)])
+    np.testing.assert_array_equal(
+        clf.predict(X_new), clf.classes_[proba.argmax(axis=1)]
+    )
 
 
 def test_component_without_labels_gets_finite_probabilities():
     rng = np.random.RandomState(0)
-    X = np.vstack([rng.normal(size=(40, 2)), rng.normal(size=(40, 2)) + [8, 0], rng.normal(size=(30, 2)) + 200])
+    X = np.vstack(
+        [
+            rng.normal(size=(40, 2)),
+            rng.normal(size=(40, 2)) + [8, 0],
+            rng.normal(size=(30, 2)) + 200,
+        ]
+    )
     y = np.r_[np.zeros(40, int), np.ones(40, int), np.full(30, -1)]
     y_semi = np.full_like(y, -1)
     y_semi[[0, 1, 2, 40, 41, 42]] = y[[0, 1, 2, 40, 41, 42]]
@@ -180,7 +199,9 @@ def test_same_random_state_same_predictions(small):
     a = DiffusionResNetClassifier(dropout=0.2, **SMALL).fit(X, y_semi)
     b = DiffusionResNetClassifier(dropout=0.2, **SMALL).fit(X, y_semi)
     np.testing.assert_array_equal(a.label_distributions_, b.label_distributions_)
-    c = DiffusionResNetClassifier(dropout=0.2, **{**SMALL, "random_state": 1}).fit(X, y_semi)
+    c = DiffusionResNetClassifier(dropout=0.2, **{**SMALL, "random_state": 1}).fit(
+        X, y_semi
+    )
     assert not np.array_equal(a.label_distributions_, c.label_distributions_)
     # The global torch RNG is left as it was.
     torch.manual_seed(123)
@@ -197,7 +218,9 @@ def test_pickle_and_joblib_round_trip(small, tmp_path):
     loaded = pickle.loads(pickle.dumps(clf))
     np.testing.assert_array_equal(loaded.predict_proba(X_new), clf.predict_proba(X_new))
     joblib.dump(clf, tmp_path / "clf.joblib")
-    np.testing.assert_array_equal(joblib.load(tmp_path / "clf.joblib").predict(X_new), clf.predict(X_new))
+    np.testing.assert_array_equal(
+        joblib.load(tmp_path / "clf.joblib").predict(X_new), clf.predict(X_new)
+    )
 
 
 def test_sparse_input_matches_dense():
@@ -208,14 +231,19 @@ def test_sparse_input_matches_dense():
     y_semi = few_labels(y, 10)
     dense = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
     sparse = DiffusionResNetClassifier(**SMALL).fit(sp.csr_matrix(X), y_semi)
-    np.testing.assert_allclose(dense.label_distributions_, sparse.label_distributions_, atol=1e-4)
+    np.testing.assert_allclose(
+        dense.label_distributions_, sparse.label_distributions_, atol=1e-4
+    )
 
 
 def test_early_stopping_restores_best_weights(small):
     X, y, _ = small
     y_semi = few_labels(y, 20)
     clf = DiffusionResNetClassifier(
-        early_stopping=True, validation_fraction=0.5, patience=5, max_epochs=500,
+        early_stopping=True,
+        validation_fraction=0.5,
+        patience=5,
+        max_epochs=500,
         **{k: v for k, v in SMALL.items() if k != "max_epochs"},
     ).fit(X, y_semi)
     history = clf.net_.history_
@@ -258,7 +286,9 @@ def test_semi_supervised_kfold():
     y = np.array([0, 1, 2] * 6 + [-1] * 30)
     X = np.zeros((48, 1))
     tests = []
-    for train, test in SemiSupervisedKFold(n_splits=3, shuffle=True, random_state=0).split(X, y):
+    for train, test in SemiSupervisedKFold(
+        n_splits=3, shuffle=True, random_state=0
+    ).split(X, y):
         assert (y[test] != -1).all()
         assert set(np.flatnonzero(y == -1)) <= set(train)
         assert not set(train) & set(test)
@@ -312,13 +342,18 @@ def test_bad_inputs_and_parameters(small):
     with pytest.raises(ValueError, match="infinity"):
         DiffusionResNetClassifier(**SMALL).fit(X_inf, y_semi)
     with pytest.raises(ValueError, match=r"step_size=5.0 is unstable"):
-        DiffusionResNetClassifier(**{**SMALL, "n_layers": 5}, step_size=5.0).fit(X, y_semi)
+        DiffusionResNetClassifier(**{**SMALL, "n_layers": 5}, step_size=5.0).fit(
+            X, y_semi
+        )
     with pytest.raises(ValueError, match="'residual_block' parameter"):
         DiffusionResNetClassifier(residual_block="conv").fit(X, y_semi)
     with pytest.raises(ValueError, match="'optimizer' parameter"):
         DiffusionResNetClassifier(optimizer="lbfgs").fit(X, y_semi)
     clf = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
-    with pytest.raises(ValueError, match="X has 3 features, but DiffusionResNetClassifier is expecting 2"):
+    with pytest.raises(
+        ValueError,
+        match="X has 3 features, but DiffusionResNetClassifier is expecting 2",
+    ):
         clf.predict(np.zeros((2, 3)))
     X_copy, y_copy = X.copy(), y_semi.copy()
     DiffusionResNetClassifier(**SMALL).fit(X, y_semi).predict(X + 0.1)
@@ -326,10 +361,14 @@ def test_bad_inputs_and_parameters(small):
     np.testing.assert_array_equal(y_semi, y_copy)
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the error shown without CUDA")
+@pytest.mark.skipif(
+    torch.cuda.is_available(), reason="checks the error shown without CUDA"
+)
 def test_cuda_asked_for_without_cuda(small):
     X, _, y_semi = small
-    with pytest.raises(ValueError, match="device='cuda' was asked for but CUDA is not available"):
+    with pytest.raises(
+        ValueError, match="device='cuda' was asked for but CUDA is not available"
+    ):
         DiffusionResNetClassifier(device="cuda").fit(X, y_semi)
 
 
@@ -341,4 +380,44 @@ def test_cuda_fit_matches_cpu_and_pickles(small):
     assert next(gpu.net_.module_.parameters()).is_cuda
     assert (cpu.transduction_ == gpu.transduction_).mean() > 0.95
     loaded = pickle.loads(pickle.dumps(gpu))
-    np.testing.assert_allclose(loaded.predict_proba(X[:5] + 0.1), gpu.predict_proba(X[:5] + 0.1), atol=1e-5)
+    np.testing.assert_allclose(
+        loaded.predict_proba(X[:5] + 0.1), gpu.predict_proba(X[:5] + 0.1), atol=1e-5
+    )
+
+
+def test_dropout_diffusion_matches_plain_autograd():
+    # The fused training path (one autograd node, reused buffers) against
+    # plain torch autograd with the same masks, forward and gradient, twice
+    # in a row so that reused buffers cannot leak between calls.
+    from sklearn_diffres._module import (
+        _DropoutDiffusion,
+        diffusion_operator,
+        keep_mask,
+        to_torch_sparse,
+    )
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 3))
+    P = diffusion_operator(graph_laplacian(diffusion_graph(X, 5, 2)), 0.5)
+    P_dense = torch.as_tensor(P.toarray(), dtype=torch.float32) / 0.75
+    P_torch = to_torch_sparse(P / 0.75)
+    workspace = []
+    for seed in (0, 1):
+        torch.manual_seed(seed)
+        x = torch.randn(50, 4, requires_grad=True)
+        keeps = [keep_mask(x.shape, 0.25, x.device) for _ in range(6)]
+        weight = torch.randn(50, 4)
+        out = _DropoutDiffusion.apply(x, P_torch, workspace, *keeps)
+        (grad,) = torch.autograd.grad((out * weight).sum(), x)
+        ref = x
+        for keep in keeps:
+            ref = P_dense @ (ref * keep)
+        (ref_grad,) = torch.autograd.grad((ref * weight).sum(), x)
+        np.testing.assert_allclose(
+            out.detach().numpy(), ref.detach().numpy(), atol=1e-5
+        )
+        np.testing.assert_allclose(grad.numpy(), ref_grad.numpy(), atol=1e-5)
+    # The masks drop about p of the entries.
+    assert keep_mask(
+        (400, 500), 0.25, torch.device("cpu")
+    ).float().mean() == pytest.approx(0.75, abs=0.01)

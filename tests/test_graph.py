@@ -34,7 +34,9 @@ def test_weights_match_reference_transcription(n_top, sigma_ref):
     X = np.random.RandomState(0).normal(size=(80, 3))
     W = diffusion_graph(X, n_neighbors=n_top - 2, sigma=sigma_ref - 1)
     assert sp.issparse(W) and W.format == "csr"
-    np.testing.assert_allclose(W.toarray(), reference_weight(X, n_top, sigma_ref), atol=1e-12)
+    np.testing.assert_allclose(
+        W.toarray(), reference_weight(X, n_top, sigma_ref), atol=1e-12
+    )
 
 
 def test_weights_float32_and_sparse_input_agree():
@@ -98,7 +100,10 @@ def test_bad_adjacency(adjacency, match):
 @pytest.mark.parametrize(
     "kwargs, match",
     [
-        (dict(n_neighbors=20), "n_neighbors=20 must be smaller than the number of samples"),
+        (
+            dict(n_neighbors=20),
+            "n_neighbors=20 must be smaller than the number of samples",
+        ),
         (dict(n_neighbors=5, sigma=20), "sigma=20 must be smaller than the number"),
         (dict(n_neighbors=5, sigma=0), "sigma must be a positive integer"),
         (dict(n_neighbors=0), "n_neighbors must be a positive integer"),

@@ -34,7 +34,9 @@ def test_fit_transform_is_explicit_euler_diffusion(blobs):
     np.testing.assert_allclose(Xt, expected, atol=1e-10)
     np.testing.assert_allclose(diff.laplacian_.toarray(), L, atol=1e-14)
     # n_steps=0 is the identity.
-    np.testing.assert_array_equal(DiffusionTransformer(n_steps=0, n_neighbors=6).fit_transform(X), X)
+    np.testing.assert_array_equal(
+        DiffusionTransformer(n_steps=0, n_neighbors=6).fit_transform(X), X
+    )
 
 
 def test_transform_of_fitted_rows_equals_fit_transform(blobs):
@@ -55,7 +57,9 @@ def test_transform_new_rows_matches_dense_transcription(blobs):
     np.fill_diagonal(D, np.inf)
     Ds = np.sort(D, axis=1)
     width_fit, reach_fit = Ds[:, s - 1], Ds[:, k - 1]
-    K_fit = np.where(D <= reach_fit[:, None], np.exp(-((D / width_fit[:, None]) ** 2)), 0)
+    K_fit = np.where(
+        D <= reach_fit[:, None], np.exp(-((D / width_fit[:, None]) ** 2)), 0
+    )
     deg_fit = 1 + K_fit.sum(axis=1)
     L = diff.laplacian_.toarray()
     for z in X_new:
@@ -113,7 +117,9 @@ def test_unstable_step_size_is_rejected(blobs):
     with pytest.raises(ValueError, match=r"step_size=.* is unstable"):
         DiffusionTransformer(n_neighbors=6, step_size=limit * 1.05).fit(X)
     # Just below the limit the diffusion stays bounded.
-    Xt = DiffusionTransformer(n_neighbors=6, step_size=limit * 0.99, n_steps=200).fit_transform(X)
+    Xt = DiffusionTransformer(
+        n_neighbors=6, step_size=limit * 0.99, n_steps=200
+    ).fit_transform(X)
     assert np.isfinite(Xt).all() and np.abs(Xt).max() <= np.abs(X).max() * 10
 
 
@@ -137,16 +143,22 @@ def test_bad_inputs_raise_clear_errors(blobs):
     X_inf[0, 0] = np.inf
     with pytest.raises(ValueError, match="infinity"):
         DiffusionTransformer(n_neighbors=6).fit(X_inf)
-    with pytest.raises(ValueError, match="n_neighbors=200 must be smaller than the number of samples"):
+    with pytest.raises(
+        ValueError, match="n_neighbors=200 must be smaller than the number of samples"
+    ):
         DiffusionTransformer(n_neighbors=200).fit(X)
     diff = DiffusionTransformer(n_neighbors=6).fit(X)
-    with pytest.raises(ValueError, match="X has 2 features, but DiffusionTransformer is expecting 3"):
+    with pytest.raises(
+        ValueError, match="X has 2 features, but DiffusionTransformer is expecting 3"
+    ):
         diff.transform(X_new[:, :2])
     with pytest.raises(ValueError, match="neighbors_algorithm"):
         DiffusionTransformer(neighbors_algorithm="kd_tree").fit(X)
     with pytest.raises(ValueError, match="step_size"):
         DiffusionTransformer(step_size=-1).fit(X)
-    with pytest.raises(ValueError, match="adjacency has shape .* but X has 120 samples"):
+    with pytest.raises(
+        ValueError, match="adjacency has shape .* but X has 120 samples"
+    ):
         DiffusionTransformer(adjacency=sp.eye(10)).fit(X)
     with pytest.raises(ValueError, match="square"):
         DiffusionTransformer(adjacency=sp.csr_matrix(np.ones((120, 3)))).fit(X)
@@ -178,7 +190,9 @@ def test_precomputed_adjacency():
     d = A_hat.sum(axis=1)
     W = A_hat / np.sqrt(np.outer(d, d))
     L = np.diag(W.sum(axis=1)) - W
-    np.testing.assert_allclose(Xt, np.linalg.matrix_power(np.eye(n) - 0.25 * L, 5) @ X, atol=1e-10)
+    np.testing.assert_allclose(
+        Xt, np.linalg.matrix_power(np.eye(n) - 0.25 * L, 5) @ X, atol=1e-10
+    )
     np.testing.assert_allclose(diff.transform(X), Xt)
     with pytest.raises(ValueError, match="pass adjacency="):
         diff.transform(X[:3] + 1)
@@ -214,7 +228,10 @@ def test_pipeline_and_grid_search_with_two_jobs():
     pipe = make_pipeline(StandardScaler(), DiffusionTransformer(), LogisticRegression())
     grid = GridSearchCV(
         pipe,
-        {"diffusiontransformer__n_steps": [0, 20], "diffusiontransformer__n_neighbors": [10, 20]},
+        {
+            "diffusiontransformer__n_steps": [0, 20],
+            "diffusiontransformer__n_neighbors": [10, 20],
+        },
         cv=3,
         n_jobs=2,
     ).fit(X, y)

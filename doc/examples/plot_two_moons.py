@@ -46,7 +46,9 @@ if plt is not None:
     fig, axes = plt.subplots(1, len(models), figsize=(4 * len(models), 3.4))
     for ax, (name, model) in zip(axes, models.items()):
         ax.scatter(X[:, 0], X[:, 1], c=model.transduction_, s=6, cmap="coolwarm")
-        ax.scatter(*X[~unlabelled].T, c=y[~unlabelled], s=120, cmap="coolwarm", edgecolor="k")
+        ax.scatter(
+            *X[~unlabelled].T, c=y[~unlabelled], s=120, cmap="coolwarm", edgecolor="k"
+        )
         ax.set_title(name)
         ax.set_xticks([])
         ax.set_yticks([])
