@@ -130,9 +130,12 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         A graph of your own over the samples passed to ``fit`` (e.g. a
         citation graph), used instead of the kNN graph and normalised as
         ``D^-1/2 (A + I) D^-1/2``.
-    step_size : float, default=0.5
+    step_size : float or 'auto', default=0.5
         Diffusion strength of each layer; must satisfy ``step_size *
-        lambda_max(L) <= 2`` (checked at fit).
+        lambda_max(L) <= 2`` (checked at fit). 'auto' takes ``1 /
+        lambda_max(L)``: large kNN graphs in many dimensions have hubs whose
+        degree, and so ``lambda_max``, can be large (``diffusion_.step_size_``
+        holds the value used).
     n_layers : int, default=400
         Number of diffusion layers; 0 gives the same network without
         diffusion. The diffusion time ``step_size * n_layers`` sets how far
@@ -236,7 +239,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Integral, 1, None, closed="left")],
         "adjacency": ["array-like", "sparse matrix", None],
-        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "n_layers": [Interval(Integral, 0, None, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "residual_block": [StrOptions({"mlp", "relu_linear"})],
@@ -438,7 +441,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             module=DiffResNetModule,
             module__n_features=n_features,
             module__n_classes=n_classes,
-            module__step_size=self.step_size,
+            module__step_size=self.diffusion_.step_size_,
             module__n_layers=self.n_layers,
             module__dropout=self.dropout,
             module__residual_block=self.residual_block,

@@ -65,9 +65,12 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         Which nearest other sample (1-based) sets a sample's kernel width.
         The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
         sigma + 1)``.
-    step_size : float, default=0.5
+    step_size : float or 'auto', default=0.5
         Diffusion strength of each step. Explicit Euler is stable only while
-        ``step_size * lambda_max(L) <= 2``; ``fit`` raises otherwise.
+        ``step_size * lambda_max(L) <= 2``; ``fit`` raises otherwise. 'auto'
+        takes ``1 / lambda_max(L)``, half the limit: large kNN graphs in many
+        dimensions have hubs (points in many others' neighbour lists) whose
+        degree, and so ``lambda_max``, the normalisation does not bound.
     n_steps : int, default=20
         Number of diffusion steps.
     adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples), \
@@ -91,6 +94,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         The diffusion operator ``L``.
     lambda_max_ : float
         Largest eigenvalue of ``L`` (Lanczos estimate).
+    step_size_ : float
+        The step size used (``step_size``, or ``1 / lambda_max_`` for 'auto').
     embedding_ : ndarray of shape (n_samples, n_features)
         The diffused training data.
     n_features_in_ : int
@@ -125,7 +130,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     _parameter_constraints: dict = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Integral, 1, None, closed="left")],
-        "step_size": [Interval(Real, 0, None, closed="neither")],
+        "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "n_steps": [Interval(Integral, 0, None, closed="left")],
         "adjacency": ["array-like", "sparse matrix", None],
         "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
@@ -175,7 +180,11 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self.graph_ = self._graph.graph_
         self.laplacian_ = graph_laplacian(self.graph_)
         self.lambda_max_ = largest_eigenvalue(self.laplacian_, self.random_state)
-        check_stability(self.step_size, self.lambda_max_)
+        if self.step_size == "auto":
+            self.step_size_ = 1.0 / max(self.lambda_max_, 1e-12)
+        else:
+            self.step_size_ = float(self.step_size)
+        check_stability(self.step_size_, self.lambda_max_)
         self._fit_X = X
         self._laplacian = self.laplacian_.astype(X.dtype)
 
@@ -226,7 +235,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
 
     def _diffuse_fitted(self, G):
         """Diffuse values ``G`` given for every fitted sample."""
-        return diffuse(self._laplacian, G, self.step_size, self.n_steps)
+        return diffuse(self._laplacian, G, self.step_size_, self.n_steps)
 
     def _attach(self, X, adjacency):
         """Weights of new rows to the fitted rows and exact matches."""
@@ -265,7 +274,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         if (~matched).any():
             W_new = W_new[~matched].astype(Z.dtype)
             out[~matched] = diffuse_attached(
-                self._laplacian, W_new, Z[~matched], G, self.step_size, self.n_steps
+                self._laplacian, W_new, Z[~matched], G, self.step_size_, self.n_steps
             )
         return out, match
 

@@ -246,3 +246,24 @@ def test_diffusion_raises_distance_diameter_ratio_on_moons():
     after = distance_diameter_ratio(DiffusionTransformer().fit_transform(X), y)
     print(f"distance-diameter ratio: X {before:.5f}, diffused {after:.5f}")
     assert after > before
+
+
+def test_auto_step_size_is_half_the_stability_limit(blobs):
+    X, X_new = blobs
+    diff = DiffusionTransformer(n_neighbors=6, step_size="auto").fit(X)
+    assert diff.step_size_ * diff.lambda_max_ == pytest.approx(1.0)
+    fixed = DiffusionTransformer(n_neighbors=6, step_size=diff.step_size_).fit(X)
+    np.testing.assert_allclose(diff.transform(X_new), fixed.transform(X_new))
+
+
+def test_hubs_make_lambda_max_large_and_auto_step_size_copes():
+    # In many dimensions some points sit in many others' neighbour lists;
+    # the reference normalisation does not bound their degree.
+    X = np.random.RandomState(0).normal(size=(3000, 32))
+    diff = DiffusionTransformer(n_neighbors=10, sigma=5, step_size="auto").fit(X)
+    assert diff.lambda_max_ > 2
+    assert np.isfinite(diff.embedding_).all()
+    with pytest.raises(ValueError, match="unstable"):
+        DiffusionTransformer(
+            n_neighbors=10, sigma=5, step_size=2.5 / diff.lambda_max_
+        ).fit(X)
