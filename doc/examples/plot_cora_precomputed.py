@@ -19,13 +19,22 @@ from scipy.sparse.csgraph import connected_components
 
 from sklearn_diffres import DiffusionResNetClassifier
 
-here = os.path.dirname(os.path.abspath(globals().get("__file__", "doc/examples/x.py")))
-data = os.environ.get(
-    "SKLEARN_DIFFRES_DATA", os.path.join(here, "..", "..", "..", "shared", "data")
-)
-path = os.path.join(data, "cora.npz")
-if not os.path.exists(path):
-    raise SystemExit(f"Cora data not found at {os.path.abspath(path)}")
+
+def find_cora():
+    """SKLEARN_DIFFRES_DATA, else shared/data in the first parent that has it."""
+    if "SKLEARN_DIFFRES_DATA" in os.environ:
+        return os.path.join(os.environ["SKLEARN_DIFFRES_DATA"], "cora.npz")
+    folder = os.getcwd()
+    while True:
+        path = os.path.join(folder, "shared", "data", "cora.npz")
+        if os.path.exists(path):
+            return path
+        if os.path.dirname(folder) == folder:
+            raise SystemExit(f"Cora data not found: no shared/data above {os.getcwd()}")
+        folder = os.path.dirname(folder)
+
+
+path = find_cora()
 z = np.load(path, allow_pickle=True)
 A = sp.csr_matrix(
     (z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=z["adj_shape"]

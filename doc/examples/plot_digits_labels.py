@@ -2,23 +2,28 @@
 Accuracy against the number of labels on digits
 ===============================================
 
-``load_digits`` (1,797 images, 64 pixels): Diff-ResNet, the same network
-without diffusion, and ``LabelSpreading``, with 1 to 10 labelled images per
-class and every other image unlabelled.
+``load_digits`` (1,797 images, 64 pixels, centred and L2-normalised as the
+paper's few-shot code does): Diff-ResNet, the same network without
+diffusion, and ``LabelSpreading``, with 1 to 10 labelled images per class and
+every other image unlabelled. The diffusion here is short (``n_layers=20``):
+the default 400 layers were chosen on two moons, and on these 64-dimensional
+features such long diffusion over-smooths once there are 10 labels per class
+(0.90 against 0.95 for 20 layers). Choose ``n_layers`` by grid search with
+:class:`~sklearn_diffres.SemiSupervisedKFold`.
 """
 
 import matplotlib.pyplot as plt
 import numpy as np
 from sklearn.datasets import load_digits
-from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 
 from sklearn_diffres import DiffusionResNetClassifier
 
 X, y = load_digits(return_X_y=True)
-X = StandardScaler().fit_transform(X)
+X = X - X.mean(axis=0)
+X = X / np.linalg.norm(X, axis=1, keepdims=True)
 models = {
-    "Diff-ResNet": lambda: DiffusionResNetClassifier(n_layers=100, random_state=0),
+    "Diff-ResNet": lambda: DiffusionResNetClassifier(n_layers=20, random_state=0),
     "no diffusion": lambda: DiffusionResNetClassifier(n_layers=0, random_state=0),
     "LabelSpreading": lambda: LabelSpreading(
         kernel="knn", n_neighbors=20, max_iter=200
