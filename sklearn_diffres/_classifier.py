@@ -414,14 +414,13 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
 
         # Logits of every fitted sample before diffusion, in eval mode; then
         # the diffusion in class space (exact, see DiffResNetModule).
-        module = net.module_.eval()
-        net.module_.set_graph()
+        net.module_.eval()
+        net.module_.set_graph()  # the graph lives in diffusion_; keep pickles small
         self._fit_logits0 = self._logits0(X32)
         logits = self.diffusion_._diffuse_fitted(self._fit_logits0)
         self.label_distributions_ = softmax(logits.astype(np.float64))
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
         self._fit_logits = logits
-        del module
         return self
 
     def _build_net(self, n_features, n_classes, valid_idx, valid_y):

@@ -265,8 +265,9 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         """Diffuse new rows' values ``Z`` alongside fitted values ``G``.
 
         ``X`` (validated) places the new rows in the graph; ``G`` holds the
-        fitted samples' values at step 0 and ``G_final`` their values after
-        the last step, returned for rows identical to a fitted sample.
+        fitted samples' values at step 0. Returns ``(out, match)``: rows
+        identical to a fitted sample (``match >= 0``) are left for the caller
+        to fill with that sample's final value.
         """
         W_new, match = self._attach(X, adjacency)
         matched = match >= 0
