@@ -349,6 +349,14 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 f"early_stopping needs enough labelled samples to hold out "
                 f"validation_fraction={self.validation_fraction} of them: {exc}"
             ) from exc
+        missing = np.setdiff1d(np.arange(len(counts)), y_tr)
+        if missing.size:
+            raise ValueError(
+                f"early_stopping held out every labelled sample of class "
+                f"{self.classes_[missing[0]]!r} for validation (validation_fraction="
+                f"{self.validation_fraction}); label more samples of each class or "
+                "use early_stopping=False."
+            )
         return tr, y_tr, va, y_va
 
     @_fit_context(prefer_skip_nested_validation=True)

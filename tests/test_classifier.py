@@ -256,6 +256,18 @@ def test_early_stopping_restores_best_weights(small):
     assert losses[best - 1] == min(losses) or accs[best - 1] == max(accs)
 
 
+def test_early_stopping_never_trains_without_a_class():
+    X, y = make_blobs(n_samples=100, centers=2, random_state=0)
+    y_semi = np.full_like(y, -1)
+    y_semi[[0, 1, 2]] = y[[0, 1, 2]]  # three labels, both classes
+    # Holding out 2 of the 3 leaves one label, so one class, for training.
+    clf = DiffusionResNetClassifier(
+        n_neighbors=5, early_stopping=True, validation_fraction=0.5
+    )
+    with pytest.raises(ValueError, match="held out every labelled sample of class"):
+        clf.fit(X, y_semi)
+
+
 def test_verbose_prints_skorch_progress(small, capsys):
     X, _, y_semi = small
     DiffusionResNetClassifier(verbose=1, **{**SMALL, "max_epochs": 3}).fit(X, y_semi)
