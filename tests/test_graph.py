@@ -75,8 +75,10 @@ def test_precomputed_adjacency_normalised_like_reference():
     A = ((A + A.T) > 0).astype(float)
     A.setdiag(0)
     A.eliminate_zeros()
+    A = A.tolil()
     A[0, :] = 0  # an isolated node
     A[:, 0] = 0
+    A = A.tocsr()
     W = normalize_adjacency(A).toarray()
     A_hat = A.toarray() + np.eye(30)
     d = A_hat.sum(axis=1)
