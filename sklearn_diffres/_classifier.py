@@ -16,9 +16,9 @@ from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
-from ._graph import _NEIGHBORS_ALGORITHMS, _as_csr_matrix
+from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._module import DiffResNetModule, _GraphNet, _PaperEarlyStopping, to_torch
 from ._transformer import DiffusionTransformer
 
@@ -376,14 +376,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier.
         """
         _check_device(self.device)
-        X = validate_data(
-            self,
-            X,
-            accept_sparse="csr",
-            dtype=[np.float32, np.float64],
-            ensure_min_samples=2,
-        )
-        X = _as_csr_matrix(X)
+        X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
         labelled_idx, encoder, y_enc = self._check_targets(X, y)
         self.classes_ = encoder.classes_
         n_classes = len(self.classes_)
@@ -485,10 +478,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_logits(self, X, adjacency):
         check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float32, np.float64], reset=False
-        )
-        X = _as_csr_matrix(X).astype(np.float32)
+        X = _validate_features(self, X, [np.float32, np.float64], reset=False)
+        X = X.astype(np.float32)
         logits, match = self.diffusion_._diffuse_new(
             X, self._logits0(X), self._fit_logits0, adjacency
         )

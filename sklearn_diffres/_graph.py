@@ -26,7 +26,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_array
+from sklearn.utils.validation import check_array, validate_data
 
 #: Below this many fitted samples neighbours are found exactly (as umap does);
 #: above it pynndescent's approximate search is used.
@@ -305,6 +305,16 @@ class _PrecomputedGraph:
 def _as_csr_matrix(X):
     """Sparse input (matrix or array) as csr_matrix; dense input unchanged."""
     return sp.csr_matrix(X) if sp.issparse(X) else X
+
+
+def _validate_features(estimator, X, dtype, **kwargs):
+    """``validate_data`` for dense or CSR features; sparse ones as csr_matrix.
+
+    ``dtype`` lists the accepted float types, the first being what other
+    input is converted to.
+    """
+    X = validate_data(estimator, X, accept_sparse="csr", dtype=dtype, **kwargs)
+    return _as_csr_matrix(X)
 
 
 def _clean_csr(W):

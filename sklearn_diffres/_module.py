@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import copy
+import math
 import warnings
 
 import numpy as np
@@ -86,9 +87,7 @@ def keep_mask(shape, p, device):
     ``int64`` random word gives four 15-bit numbers compared with
     ``p * 2^15`` (5 ms). ``p`` is thus rounded to a multiple of ``2^-15``.
     """
-    n = 1
-    for d in shape:
-        n *= d
+    n = math.prod(shape)
     if device.type != "cpu":
         return torch.rand(shape, device=device) >= p
     words = torch.empty((n + 3) // 4, dtype=torch.int64).random_()
@@ -216,12 +215,7 @@ class DiffResNetModule(nn.Module):
 
     def __getstate__(self):
         # Caches of the fitted graph are rebuilt on use, never pickled.
-        state = (
-            super().__getstate__()
-            if hasattr(super(), "__getstate__")
-            else self.__dict__.copy()
-        )
-        state = dict(state)
+        state = dict(super().__getstate__())
         state["_readouts"], state["_workspace"] = {}, []
         return state
 

@@ -14,15 +14,15 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted, validate_data
+from sklearn.utils.validation import check_is_fitted
 
 from ._diffusion import check_stability, diffuse, diffuse_attached
 from ._graph import (
     _NEIGHBORS_ALGORITHMS,
-    _as_csr_matrix,
     _check_adjacency,
     _KNNGraph,
     _PrecomputedGraph,
+    _validate_features,
     graph_laplacian,
     largest_eigenvalue,
 )
@@ -204,14 +204,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self : object
             The fitted transformer.
         """
-        X = validate_data(
-            self,
-            X,
-            accept_sparse="csr",
-            dtype=[np.float64, np.float32],
-            ensure_min_samples=2,
-        )
-        X = _as_csr_matrix(X)
+        X = _validate_features(self, X, [np.float64, np.float32], ensure_min_samples=2)
         self._fit_graph(X)
         self.embedding_ = self._diffuse_fitted(_dense(X))
         return self
@@ -297,10 +290,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             The diffused rows (dense, X's float dtype).
         """
         check_is_fitted(self)
-        X = validate_data(
-            self, X, accept_sparse="csr", dtype=[np.float64, np.float32], reset=False
-        )
-        X = _as_csr_matrix(X)
+        X = _validate_features(self, X, [np.float64, np.float32], reset=False)
         X_fit = _dense(self._fit_X).astype(X.dtype, copy=False)
         out, match = self._diffuse_new(X, _dense(X), X_fit, adjacency)
         matched = match >= 0
