@@ -398,41 +398,55 @@ def test_cuda_fit_matches_cpu_and_pickles(small):
 
 
 def test_dropout_diffusion_matches_plain_autograd():
-    # The fused training path (one autograd node, reused buffers) against
-    # plain torch autograd with the same masks, forward and gradient, twice
-    # in a row so that reused buffers cannot leak between calls.
+    # The fused training path (one autograd node, reused buffers, masks
+    # recomputed from int16 noise) against plain torch autograd with the same
+    # masks, forward and gradient, twice in a row so that reused buffers
+    # cannot leak between calls.
     from sklearn_diffres._module import (
         _DropoutDiffusion,
         diffusion_operator,
-        keep_mask,
+        dropout_noise,
+        dropout_threshold,
         to_torch_sparse,
     )
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(50, 3))
     P = diffusion_operator(graph_laplacian(diffusion_graph(X, 5, 2)), 0.5)
-    P_dense = torch.as_tensor(P.toarray(), dtype=torch.float32) / 0.75
-    P_torch = to_torch_sparse(P / 0.75)
+    dtype, threshold, keep = dropout_threshold(0.25)
+    assert (dtype, keep) == (torch.int8, 0.75)
+    P_dense = torch.as_tensor(P.toarray(), dtype=torch.float32) / keep
+    P_torch = to_torch_sparse(P / keep)
     workspace = []
+    generator = np.random.Generator(np.random.PCG64(0))
     for seed in (0, 1):
         torch.manual_seed(seed)
         x = torch.randn(50, 4, requires_grad=True)
-        keeps = [keep_mask(x.shape, 0.25, x.device) for _ in range(6)]
+        noises = dropout_noise(6, x.shape, dtype, x.device, generator)
         weight = torch.randn(50, 4)
-        out = _DropoutDiffusion.apply(x, P_torch, workspace, *keeps)
+        out = _DropoutDiffusion.apply(x, P_torch, workspace, threshold, *noises)
         (grad,) = torch.autograd.grad((out * weight).sum(), x)
         ref = x
-        for keep in keeps:
-            ref = P_dense @ (ref * keep)
+        for noise in noises:
+            ref = P_dense @ (ref * (noise >= threshold))
         (ref_grad,) = torch.autograd.grad((ref * weight).sum(), x)
         np.testing.assert_allclose(
             out.detach().numpy(), ref.detach().numpy(), atol=1e-5
         )
         np.testing.assert_allclose(grad.numpy(), ref_grad.numpy(), atol=1e-5)
-    # The masks drop about p of the entries.
-    assert keep_mask(
-        (400, 500), 0.25, torch.device("cpu")
-    ).float().mean() == pytest.approx(0.75, abs=0.01)
+    # The masks keep 1 - p of the entries, independently from mask to mask,
+    # with 8-bit noise where p is a multiple of 2^-8 and 16-bit otherwise.
+    for p in (0.25, 0.1):
+        dtype, threshold, keep = dropout_threshold(p)
+        assert keep == pytest.approx(1 - p, abs=2**-16)
+        noises = dropout_noise(3, (400, 501), dtype, torch.device("cpu"), generator)
+        assert noises[0].dtype == (torch.int8 if p == 0.25 else torch.int16)
+        kept = [(noise >= threshold).double() for noise in noises]
+        for mask in kept:
+            assert mask.mean().item() == pytest.approx(keep, abs=0.005)
+        assert (kept[0] * kept[1]).mean().item() == pytest.approx(keep**2, abs=0.005)
+    # p is never rounded to a mask that drops everything.
+    assert dropout_threshold(1 - 1e-9)[2] == 2**-16
 
 
 def test_cora_citation_graph_transductive_and_inductive(cora_path):
