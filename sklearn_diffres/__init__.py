@@ -6,6 +6,7 @@
 from ._classifier import DiffusionResNetClassifier, unlabelled_mask
 from ._graph import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
+    EXACT_NEIGHBORS_MAX_WORK,
     diffusion_graph,
     graph_laplacian,
     normalize_adjacency,
@@ -17,6 +18,7 @@ __version__ = "0.1.0.dev0"
 
 __all__ = [
     "EXACT_NEIGHBORS_MAX_SAMPLES",
+    "EXACT_NEIGHBORS_MAX_WORK",
     "SemiSupervisedKFold",
     "DiffusionResNetClassifier",
     "DiffusionTransformer",

@@ -177,8 +177,10 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
     patience : int, default=50
         Epochs without improvement before early stopping.
     neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
-        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples,
-        pynndescent above, or force either.
+        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
+        for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
+        ``EXACT_NEIGHBORS_MAX_WORK`` (an exact search then costs less than
+        pynndescent's compile); pynndescent above. Or force either.
     device : str, default='cpu'
         Torch device to train on, e.g. 'cuda'.
     random_state : int, RandomState instance or None, default=None

@@ -28,9 +28,17 @@ from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils.validation import check_array, validate_data
 
-#: Below this many fitted samples neighbours are found exactly (as umap does);
-#: above it pynndescent's approximate search is used.
+#: Up to this many fitted samples neighbours are always found exactly (as
+#: umap does).
 EXACT_NEIGHBORS_MAX_SAMPLES = 4096
+
+#: Above ``EXACT_NEIGHBORS_MAX_SAMPLES``, dense inputs are still searched
+#: exactly while ``n_samples ** 2 * n_features`` is at most this (2^39, e.g.
+#: 131,000 points in 32-d); larger ones go to pynndescent. On two cores
+#: scikit-learn's exact search of 100,000 points in 32-d took 17 s, while
+#: pynndescent compiles its ``nn_descent`` kernel in every new process (numba
+#: cannot cache it): 25 s before any search.
+EXACT_NEIGHBORS_MAX_WORK = 2**39
 
 #: Rows per block when distances of neighbour pairs are computed, to bound
 #: memory on large inputs.
@@ -46,14 +54,17 @@ _QUERY_CANDIDATES_FACTOR = 2
 _QUERY_EPSILON = 0.2
 
 
-def _use_exact(n_samples, neighbors_algorithm):
+def _use_exact(n_samples, n_features, sparse, neighbors_algorithm):
+    """Whether neighbours among ``n_samples`` rows are searched exactly."""
     if neighbors_algorithm not in _NEIGHBORS_ALGORITHMS:
         raise ValueError(
             f"neighbors_algorithm must be one of {_NEIGHBORS_ALGORITHMS}, "
             f"got {neighbors_algorithm!r}."
         )
     if neighbors_algorithm == "auto":
-        return n_samples <= EXACT_NEIGHBORS_MAX_SAMPLES
+        return n_samples <= EXACT_NEIGHBORS_MAX_SAMPLES or (
+            not sparse and n_samples**2 * n_features <= EXACT_NEIGHBORS_MAX_WORK
+        )
     return neighbors_algorithm == "exact"
 
 
@@ -237,7 +248,7 @@ class _KNNGraph:
     def fit(self, X):
         n = X.shape[0]
         _check_counts(n, self.n_neighbors, self.sigma)
-        exact = _use_exact(n, self.neighbors_algorithm)
+        exact = _use_exact(*X.shape, sp.issparse(X), self.neighbors_algorithm)
         self.index_ = _NeighborIndex(X, exact, self.random_state, self.n_jobs)
         ind = self.index_.fitted_neighbors(self._n_search)
         ind, dist, self.width_, kernel = self._kernel(X, X, ind)
@@ -375,8 +386,9 @@ def diffusion_graph(
         Which nearest other point (1-based) sets the point's kernel width; it
         may lie beyond the ``n_neighbors`` kept.
     neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
-        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples,
-        pynndescent above; or force either.
+        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
+        for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
+        ``EXACT_NEIGHBORS_MAX_WORK``; pynndescent above. Or force either.
     random_state : int, RandomState instance or None, default=None
         Seeds pynndescent.
     n_jobs : int, default=None

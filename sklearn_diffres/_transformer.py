@@ -79,8 +79,10 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         citation graph), used instead of the kNN graph and normalised as
         ``D^-1/2 (A + I) D^-1/2``.
     neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
-        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples,
-        pynndescent above, or force either.
+        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
+        for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
+        ``EXACT_NEIGHBORS_MAX_WORK`` (an exact search then costs less than
+        pynndescent's compile); pynndescent above. Or force either.
     random_state : int, RandomState instance or None, default=None
         Seeds pynndescent and the eigenvalue estimate.
     n_jobs : int, default=None

@@ -5,11 +5,12 @@ from scipy.spatial.distance import cdist
 
 from sklearn_diffres import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
+    EXACT_NEIGHBORS_MAX_WORK,
     diffusion_graph,
     graph_laplacian,
     normalize_adjacency,
 )
-from sklearn_diffres._graph import _KNNGraph, largest_eigenvalue
+from sklearn_diffres._graph import _KNNGraph, _use_exact, largest_eigenvalue
 
 
 def reference_weight(X, n_top, sigma):
@@ -127,9 +128,29 @@ def test_nan_input_rejected():
 
 def test_exact_threshold_is_a_named_constant():
     assert EXACT_NEIGHBORS_MAX_SAMPLES == 4096
+    assert EXACT_NEIGHBORS_MAX_WORK == 2**39
     X = np.random.RandomState(0).normal(size=(50, 2))
     graph = _KNNGraph(5, 2, "auto", 0, None).fit(X)
     assert graph.index_.exact
+
+
+@pytest.mark.parametrize(
+    "shape, sparse, exact",
+    [
+        ((4096, 10**6), True, True),  # at most 4096 samples: always exact
+        ((4097, 10), True, False),  # sparse above it: pynndescent
+        ((4097, 10), False, True),  # dense: exact while n^2 d <= 2^39
+        ((100_000, 32), False, True),
+        ((131_072, 32), False, True),
+        ((131_073, 32), False, False),
+        ((1_000_000, 32), False, False),
+        ((10_000, 10_000), False, False),
+    ],
+)
+def test_auto_chooses_exact_by_search_cost(shape, sparse, exact):
+    assert _use_exact(*shape, sparse, "auto") is exact
+    assert _use_exact(*shape, sparse, "exact") is True
+    assert _use_exact(*shape, sparse, "nndescent") is False
 
 
 def test_nndescent_recall_against_exact():
