@@ -397,6 +397,28 @@ def test_cuda_fit_matches_cpu_and_pickles(small):
     )
 
 
+def test_training_with_dropout_classifies_only_the_asked_rows():
+    # In training with dropout the classifier runs on the rows idx alone;
+    # with the same noise that equals the rows idx of the full pass.
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    L = graph_laplacian(diffusion_graph(X, 5, 2))
+    torch.manual_seed(0)
+    module = DiffResNetModule(4, 3, step_size=0.5, n_layers=5, dropout=0.25)
+    module.set_graph(to_torch(X), L)
+    module.train()
+    idx = torch.tensor([7, 0, 33])
+    module._noise_rng = np.random.Generator(np.random.PCG64(1))
+    rows = module(idx)
+    module._noise_rng = np.random.Generator(np.random.PCG64(1))
+    full = module.classifier(module._diffuse(module.encode(module.features)))
+    np.testing.assert_allclose(
+        rows.detach().numpy(), full[idx].detach().numpy(), atol=1e-6
+    )
+    # The masks really drop entries: another noise stream gives other rows.
+    module._noise_rng = np.random.Generator(np.random.PCG64(2))
+    assert not torch.allclose(module(idx), rows)
+
+
 def test_dropout_diffusion_matches_plain_autograd():
     # The fused training path (one autograd node, reused buffers, masks
     # recomputed from int16 noise) against plain torch autograd with the same
