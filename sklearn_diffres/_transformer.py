@@ -27,6 +27,10 @@ from ._graph import (
     largest_eigenvalue,
 )
 
+#: New rows attached to the fitted graph and diffused at once in transform
+#: and predict; memory grows with this, not with the number of new rows.
+TRANSFORM_CHUNK_ROWS = 65536
+
 
 def _same_rows(A, B):
     """True when A and B hold the same values (dense or sparse)."""
@@ -263,15 +267,40 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         fitted samples' values at step 0. Returns ``(out, match)``: rows
         identical to a fitted sample (``match >= 0``) are left for the caller
         to fill with that sample's final value.
+
+        New rows go through in chunks of ``TRANSFORM_CHUNK_ROWS``, so that
+        the neighbour queries and their weights take memory in proportion to
+        a chunk, not to all new rows; each chunk runs the fitted rows'
+        ``n_steps`` sparse products again. A row's result does not depend on
+        its chunk.
         """
-        W_new, match = self._attach(X, adjacency)
-        matched = match >= 0
+        m = X.shape[0]
+        if self.adjacency is not None:
+            if adjacency is None:
+                # Only the fitted X itself needs no adjacency (else raises).
+                return np.empty_like(Z), self._attach(X, None)[1]
+            adjacency = _check_adjacency(adjacency, n_columns=self._fit_X.shape[0])
+            if adjacency.shape[0] != m:
+                raise ValueError(
+                    f"adjacency has {adjacency.shape[0]} rows but X has {m}."
+                )
         out = np.empty_like(Z)
-        if (~matched).any():
-            W_new = W_new[~matched].astype(Z.dtype)
-            out[~matched] = diffuse_attached(
-                self._laplacian, W_new, Z[~matched], G, self.step_size_, self.n_steps
+        match = np.full(m, -1, dtype=np.intp)
+        for start in range(0, m, TRANSFORM_CHUNK_ROWS):
+            rows = slice(start, start + TRANSFORM_CHUNK_ROWS)
+            W_new, match[rows] = self._attach(
+                X[rows], None if adjacency is None else adjacency[rows]
             )
+            new = match[rows] < 0
+            if new.any():
+                out[rows][new] = diffuse_attached(
+                    self._laplacian,
+                    W_new[new].astype(Z.dtype),
+                    Z[rows][new],
+                    G,
+                    self.step_size_,
+                    self.n_steps,
+                )
         return out, match
 
     def transform(self, X, adjacency=None):

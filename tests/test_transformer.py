@@ -267,3 +267,42 @@ def test_hubs_make_lambda_max_large_and_auto_step_size_copes():
         DiffusionTransformer(
             n_neighbors=10, sigma=5, step_size=2.5 / diff.lambda_max_
         ).fit(X)
+
+
+def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
+    # transform and predict attach new rows a chunk at a time; with tiny
+    # chunks (mixed with fitted rows, so some chunks hold both) the result
+    # is that of one pass over all rows.
+    import sklearn_diffres._transformer as transformer_module
+    from sklearn_diffres import DiffusionResNetClassifier
+
+    X, X_new = blobs
+    rows = np.vstack([X_new, X[:4], X_new[::-1]])
+    diff = DiffusionTransformer(n_neighbors=6, n_steps=5).fit(X)
+    y = (X[:, 0] > 0).astype(int)
+    y[10:] = -1
+    clf = DiffusionResNetClassifier(
+        n_neighbors=6, sigma=3, n_layers=5, max_epochs=5, random_state=0
+    ).fit(X, y)
+    n = 40
+    A = sp.random(n, n, density=0.1, random_state=0)
+    A = ((A + A.T) > 0).astype(float)
+    edges = sp.random(9, n, density=0.1, random_state=1, format="csr")
+    Z = np.random.RandomState(2).normal(size=(9, 3))
+    pre = DiffusionTransformer(adjacency=A, step_size=0.25, n_steps=4).fit(X[:n])
+    one_pass = (
+        diff.transform(rows),
+        clf.predict_proba(rows),
+        pre.transform(Z, adjacency=edges),
+    )
+    monkeypatch.setattr(transformer_module, "TRANSFORM_CHUNK_ROWS", 4)
+    chunked = (
+        diff.transform(rows),
+        clf.predict_proba(rows),
+        pre.transform(Z, adjacency=edges),
+    )
+    for got, expected in zip(chunked, one_pass):
+        np.testing.assert_allclose(got, expected, atol=1e-12)
+    np.testing.assert_allclose(chunked[0][15:19], diff.embedding_[:4], atol=1e-12)
+    with pytest.raises(ValueError, match="adjacency has 9 rows but X has 8"):
+        pre.transform(Z[:8], adjacency=edges)
