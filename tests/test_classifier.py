@@ -513,3 +513,31 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
     assert (pred == labels[out]).mean() > 0.7
     with pytest.raises(ValueError, match="pass adjacency="):
         sub.predict(X[out])
+
+
+def test_fused_adam_steps_match_default_adam(small):
+    # Adam runs through torch's fused kernel where torch has one for the
+    # device; its steps match the default implementation's.
+    from sklearn_diffres._classifier import _fused_adam_available
+
+    X, _, y_semi = small
+    clf = DiffusionResNetClassifier(**{**SMALL, "max_epochs": 2}).fit(X, y_semi)
+    fused = _fused_adam_available("cpu")
+    assert bool(clf.net_.optimizer_.defaults.get("fused")) == fused
+    if not fused:
+        pytest.skip("this torch has no fused Adam on CPU (added in torch 2.4)")
+    torch.manual_seed(0)
+    start = [torch.randn(50, 30), torch.randn(30)]
+    grads = [[torch.randn_like(p) for p in start] for _ in range(5)]
+    result = []
+    for kwargs in ({"fused": True}, {}):
+        params = [torch.nn.Parameter(p.clone()) for p in start]
+        opt = torch.optim.Adam(params, lr=0.01, weight_decay=5e-4, **kwargs)
+        for step in grads:
+            for p, g in zip(params, step):
+                p.grad = g.clone()
+            opt.step()
+        result.append([p.detach() for p in params])
+    for a, b, s in zip(*result, start):
+        assert not torch.allclose(a, s)
+        torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
