@@ -236,29 +236,25 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         """Diffuse values ``G`` given for every fitted sample."""
         return diffuse(self._laplacian, G, self.step_size_, self.n_steps)
 
-    def _attach(self, X, adjacency):
-        """Weights of new rows to the fitted rows and exact matches."""
+    def _new_edges(self, X, adjacency):
+        """The validated edges of new rows (precomputed graph) or None (kNN)."""
         if self.adjacency is None:
             if adjacency is not None:
                 raise ValueError(
                     "adjacency can only be passed to transform when the "
                     "transformer was fitted with a precomputed adjacency."
                 )
-            return self._graph.attach(X)
+            return None
         if adjacency is None:
-            if _same_rows(X, self._fit_X):
-                return None, np.arange(X.shape[0])
             raise ValueError(
                 "This transformer was fitted on a precomputed adjacency: pass "
                 "adjacency=, the edges from the new rows to the fitted samples, "
                 "of shape (n_new_samples, n_fitted_samples)."
             )
-        W_new, match = self._graph.attach(adjacency)
-        if W_new.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"adjacency has {W_new.shape[0]} rows but X has {X.shape[0]}."
-            )
-        return W_new, match
+        A = _check_adjacency(adjacency, n_columns=self._fit_X.shape[0])
+        if A.shape[0] != X.shape[0]:
+            raise ValueError(f"adjacency has {A.shape[0]} rows but X has {X.shape[0]}.")
+        return A
 
     def _diffuse_new(self, X, Z, G, adjacency=None):
         """Diffuse new rows' values ``Z`` alongside fitted values ``G``.
@@ -275,21 +271,18 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         its chunk.
         """
         m = X.shape[0]
-        if self.adjacency is not None:
-            if adjacency is None:
-                # Only the fitted X itself needs no adjacency (else raises).
-                return np.empty_like(Z), self._attach(X, None)[1]
-            adjacency = _check_adjacency(adjacency, n_columns=self._fit_X.shape[0])
-            if adjacency.shape[0] != m:
-                raise ValueError(
-                    f"adjacency has {adjacency.shape[0]} rows but X has {m}."
-                )
+        if self.adjacency is not None and adjacency is None and _same_rows(
+            X, self._fit_X
+        ):
+            # The fitted X itself needs no adjacency: every row is matched.
+            return np.empty_like(Z), np.arange(m)
+        edges = self._new_edges(X, adjacency)
         out = np.empty_like(Z)
         match = np.full(m, -1, dtype=np.intp)
         for start in range(0, m, TRANSFORM_CHUNK_ROWS):
             rows = slice(start, start + TRANSFORM_CHUNK_ROWS)
-            W_new, match[rows] = self._attach(
-                X[rows], None if adjacency is None else adjacency[rows]
+            W_new, match[rows] = self._graph.attach(
+                X[rows] if edges is None else edges[rows]
             )
             new = match[rows] < 0
             if new.any():
