@@ -34,6 +34,7 @@ PAPER_SETTINGS = dict(
     n_layers=20,
     step_size=0.25,
     dropout=0.25,
+    optimizer="adam",
     lr=0.01,
     weight_decay=5e-4,
     max_epochs=10000,

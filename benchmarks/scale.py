@@ -45,7 +45,7 @@ if method == "diffres":
         t = time.perf_counter(); fit_graph(self, X); graph_time.append(time.perf_counter() - t)
     DiffusionTransformer._fit_graph = timed
     clf = DiffusionResNetClassifier(n_neighbors=10, sigma=5, n_layers=n_layers, step_size="auto",
-                                    max_epochs=epochs, lr=0.01, device=device, random_state=0)
+                                    max_epochs=epochs, optimizer="adam", lr=0.01, weight_decay=5e-4, device=device, random_state=0)
     t = time.perf_counter(); clf.fit(X, y_semi); out["fit"] = time.perf_counter() - t
     out["graph"] = graph_time[0]
     out["accuracy"] = float((clf.transduction_[unl] == y[unl]).mean())

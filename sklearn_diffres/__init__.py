@@ -3,6 +3,7 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from ._auto import AUTO_N_LAYERS
 from ._classifier import DiffusionResNetClassifier, unlabelled_mask
 from ._graph import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
@@ -17,6 +18,7 @@ from ._transformer import DiffusionTransformer
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AUTO_N_LAYERS",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
     "SemiSupervisedKFold",

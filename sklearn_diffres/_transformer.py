@@ -64,17 +64,23 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     Parameters
     ----------
     n_neighbors : int, default=20
-        Number of nearest other samples each sample is joined to.
+        Number of nearest other samples each sample is joined to. Without
+        labels to diffuse, a denser graph than the classifier's default (6)
+        smooths more per step: on two moons 20 steps over this graph double
+        the distance-diameter ratio, over the 6-neighbour graph they do not.
     sigma : int, default=10
         Which nearest other sample (1-based) sets a sample's kernel width.
         The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
         sigma + 1)``.
-    step_size : float or 'auto', default=0.5
+    step_size : float or 'auto', default='auto'
         Diffusion strength of each step. Explicit Euler is stable only while
-        ``step_size * lambda_max(L) <= 2``; ``fit`` raises otherwise. 'auto'
-        takes ``1 / lambda_max(L)``, half the limit: large kNN graphs in many
-        dimensions have hubs (points in many others' neighbour lists) whose
-        degree, and so ``lambda_max``, the normalisation does not bound.
+        ``step_size * lambda_max(L) <= 2``; a float above that raises in
+        ``fit``. 'auto' takes ``1 / lambda_max(L)``, half the limit, and so
+        is stable on every graph: kNN graphs in many dimensions, and data
+        with duplicate rows, have hubs (points in many others' neighbour
+        lists) whose degree, and so ``lambda_max``, the normalisation does
+        not bound (on the benchmark tables ``lambda_max`` ranged from 1.3 to
+        62).
     n_steps : int, default=20
         Number of diffusion steps.
     adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples), \
@@ -149,7 +155,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         n_neighbors=20,
         sigma=10,
         *,
-        step_size=0.5,
+        step_size="auto",
         n_steps=20,
         adjacency=None,
         neighbors_algorithm="auto",

@@ -7,6 +7,13 @@ import pytest
 warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
 warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly")
 
+if os.environ.get("PYTEST_XDIST_WORKER"):
+    import torch
+
+    # pytest -n 2 runs two workers on CI's two cores: one torch thread each,
+    # not two each fighting over the cores (small fits took 10x as long).
+    torch.set_num_threads(1)
+
 SHARED_DATA = os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data")
 
 
