@@ -22,6 +22,7 @@ from ._auto import select_n_layers
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._module import DiffResNetModule, _GraphNet, _PaperEarlyStopping, to_torch
 from ._transformer import DiffusionTransformer
+from ._utils import restore_on_failure
 
 #: Rows of new samples pushed through the residual blocks at once in predict.
 PREDICT_CHUNK_ROWS = 65536
@@ -83,11 +84,52 @@ def _fused_adam_available(device):
     return True
 
 
+#: Torch device types the estimator trains on.
+_DEVICE_TYPES = ("cpu", "cuda")
+
+
 def _check_device(device):
-    if device.startswith("cuda") and not torch.cuda.is_available():
+    """Raise a ValueError naming ``device`` unless it can be trained on."""
+    try:
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError, ValueError) as exc:
+        raise ValueError(
+            f"device={device!r} is not a torch device ({exc}); use 'cpu' or "
+            "'cuda' (or 'cuda:N')."
+        ) from None
+    if kind not in _DEVICE_TYPES:
+        raise ValueError(
+            f"device={device!r} is not supported: the network trains on "
+            "'cpu' or 'cuda' (or 'cuda:N')."
+        )
+    if kind == "cuda" and not torch.cuda.is_available():
         raise ValueError(
             f"device={device!r} was asked for but CUDA is not available on "
             "this machine; use device='cpu'."
+        )
+
+
+def _check_optimizer(optimizer):
+    """Raise a ValueError naming ``optimizer`` unless it is usable."""
+    if isinstance(optimizer, type) and not issubclass(optimizer, torch.optim.Optimizer):
+        raise ValueError(
+            f"optimizer={optimizer!r} is not a torch.optim.Optimizer subclass; "
+            f"use one of {sorted(_OPTIMIZERS)} or such a class."
+        )
+
+
+def _check_label_types(y):
+    """Raise if labels mix strings with numbers (LabelEncoder cannot sort them)."""
+    if y.dtype.kind != "O":
+        return
+    kinds = {}
+    for v in y:
+        kinds.setdefault(isinstance(v, str), v)
+    if len(kinds) > 1:
+        raise ValueError(
+            f"y mixes string and non-string labels (e.g. {kinds[True]!r} and "
+            f"{kinds[False]!r}); give every class a label of one type. "
+            "Unlabelled samples are marked with the integer -1 in either case."
         )
 
 
@@ -160,7 +202,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             default=None
         A graph of your own over the samples passed to ``fit`` (e.g. a
         citation graph), used instead of the kNN graph and normalised as
-        ``D^-1/2 (A + I) D^-1/2``.
+        ``D^-1/2 (A + I) D^-1/2``; self-loops in ``A`` add to ``I``.
     step_size : float or 'auto', default='auto'
         Diffusion strength of each layer. Explicit Euler is stable only
         while ``step_size * lambda_max(L) <= 2``; a float above that raises
@@ -385,6 +427,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 "y has no labelled sample (every target is -1); at least two "
                 "classes need labelled samples."
             )
+        _check_label_types(y[labelled])
         check_classification_targets(y[labelled])
         encoder = LabelEncoder().fit(y[labelled])
         if len(encoder.classes_) < 2:
@@ -437,9 +480,15 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         Returns
         -------
         self : object
-            The fitted classifier.
+            The fitted classifier. A fit that raises leaves the estimator as
+            it was before (unfitted, or with its previous model).
         """
+        with restore_on_failure(self):
+            return self._fit(X, y)
+
+    def _fit(self, X, y):
         _check_device(self.device)
+        _check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
         labelled_idx, encoder, y_enc = self._check_targets(X, y)
         self.classes_ = encoder.classes_

@@ -26,7 +26,10 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import ArpackNoConvergence, eigsh
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, validate_data
+
+from ._utils import same_format
 
 #: Up to this many fitted samples neighbours are always found exactly (as
 #: umap does).
@@ -275,6 +278,7 @@ class _KNNGraph:
         are not changed (one way). ``match[i]`` is the fitted row that row
         ``i`` is identical to, or -1.
         """
+        X = same_format(X, self.X_)
         ind = self.index_.query(X, self._n_search)
         ind, dist, _, kernel = self._kernel(X, self.X_, ind)
         degree = 1.0 + kernel.sum(axis=1)
@@ -335,27 +339,41 @@ def _clean_csr(W):
     return W
 
 
-def _check_adjacency(adjacency, n_columns=None):
-    """Validate a sparse or dense adjacency; square unless n_columns is given."""
+def _check_adjacency(adjacency, n_columns=None, input_name="adjacency"):
+    """Validate a sparse or dense adjacency; square unless n_columns is given.
+
+    Weights must be finite and non-negative.
+    """
     A = check_array(
         adjacency,
         accept_sparse="csr",
         dtype=np.float64,
-        input_name="adjacency",
+        input_name=input_name,
     )
     A = sp.csr_matrix(A)
     if n_columns is None and A.shape[0] != A.shape[1]:
-        raise ValueError(f"adjacency must be a square matrix, got shape {A.shape}.")
+        raise ValueError(f"{input_name} must be a square matrix, got shape {A.shape}.")
     if n_columns is not None and A.shape[1] != n_columns:
         raise ValueError(
-            f"adjacency of new rows must have one column per fitted sample "
+            f"{input_name} of new rows must have one column per fitted sample "
             f"({n_columns}), got shape {A.shape}."
         )
     if A.nnz and A.data.min() < 0:
-        raise ValueError("adjacency has negative weights; weights must be >= 0.")
+        raise ValueError(f"{input_name} has negative weights; weights must be >= 0.")
     return A
 
 
+@validate_params(
+    {
+        "X": ["array-like", "sparse matrix"],
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "sigma": [Interval(Integral, 1, None, closed="left")],
+        "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+    },
+    prefer_skip_nested_validation=True,
+)
 def diffusion_graph(
     X,
     n_neighbors=10,
@@ -420,6 +438,10 @@ def diffusion_graph(
     return graph.fit(X).graph_
 
 
+@validate_params(
+    {"adjacency": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def normalize_adjacency(adjacency):
     """Normalise a given graph as the reference code does for citation graphs.
 
@@ -430,7 +452,8 @@ def normalize_adjacency(adjacency):
     Parameters
     ----------
     adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples)
-        Non-negative edge weights, without self-loops.
+        Finite, non-negative edge weights. Self-loops already in ``A`` are
+        kept: they add to the unit self-loop of ``A + I``.
 
     Returns
     -------
@@ -449,6 +472,10 @@ def normalize_adjacency(adjacency):
     return _PrecomputedGraph().fit(adjacency).graph_
 
 
+@validate_params(
+    {"graph": ["array-like", "sparse matrix"]},
+    prefer_skip_nested_validation=True,
+)
 def graph_laplacian(graph):
     """The diffusion operator ``L = diag(W 1) - W`` of a weight matrix.
 
@@ -457,8 +484,9 @@ def graph_laplacian(graph):
 
     Parameters
     ----------
-    graph : sparse matrix of shape (n_samples, n_samples)
-        The weight matrix ``W``, e.g. from :func:`diffusion_graph`.
+    graph : {array-like, sparse matrix} of shape (n_samples, n_samples)
+        The weight matrix ``W``, e.g. from :func:`diffusion_graph`: square,
+        finite and non-negative.
 
     Returns
     -------
@@ -473,7 +501,7 @@ def graph_laplacian(graph):
     >>> bool(np.allclose(L @ np.ones(30), 0))
     True
     """
-    W = sp.csr_matrix(graph)
+    W = _check_adjacency(graph, input_name="graph")
     L = sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W
     return _clean_csr(L)
 

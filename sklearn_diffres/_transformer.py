@@ -26,6 +26,7 @@ from ._graph import (
     graph_laplacian,
     largest_eigenvalue,
 )
+from ._utils import restore_on_failure
 
 #: New rows attached to the fitted graph and diffused at once in transform
 #: and predict; memory grows with this, not with the number of new rows.
@@ -87,7 +88,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             default=None
         A graph of your own over the samples passed to ``fit`` (e.g. a
         citation graph), used instead of the kNN graph and normalised as
-        ``D^-1/2 (A + I) D^-1/2``.
+        ``D^-1/2 (A + I) D^-1/2``; self-loops in ``A`` add to ``I``.
     neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
         Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
         for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
@@ -216,9 +217,12 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self : object
             The fitted transformer.
         """
-        X = _validate_features(self, X, [np.float64, np.float32], ensure_min_samples=2)
-        self._fit_graph(X)
-        self.embedding_ = self._diffuse_fitted(_dense(X))
+        with restore_on_failure(self):
+            X = _validate_features(
+                self, X, [np.float64, np.float32], ensure_min_samples=2
+            )
+            self._fit_graph(X)
+            self.embedding_ = self._diffuse_fitted(_dense(X))
         return self
 
     def fit_transform(self, X, y=None):
@@ -277,8 +281,10 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         its chunk.
         """
         m = X.shape[0]
-        if self.adjacency is not None and adjacency is None and _same_rows(
-            X, self._fit_X
+        if (
+            self.adjacency is not None
+            and adjacency is None
+            and _same_rows(X, self._fit_X)
         ):
             # The fitted X itself needs no adjacency: every row is matched.
             return np.empty_like(Z), np.arange(m)

@@ -108,9 +108,19 @@ def test_bad_adjacency(adjacency, match):
             "n_neighbors=20 must be smaller than the number of samples",
         ),
         (dict(n_neighbors=5, sigma=20), "sigma=20 must be smaller than the number"),
-        (dict(n_neighbors=5, sigma=0), "sigma must be a positive integer"),
-        (dict(n_neighbors=0), "n_neighbors must be a positive integer"),
-        (dict(neighbors_algorithm="kd"), "neighbors_algorithm must be one of"),
+        # scikit-learn's validate_params words these, as for the estimators.
+        (
+            dict(n_neighbors=5, sigma=0),
+            "'sigma' parameter of diffusion_graph must be an int in the range",
+        ),
+        (
+            dict(n_neighbors=0),
+            "'n_neighbors' parameter of diffusion_graph must be an int in the",
+        ),
+        (
+            dict(neighbors_algorithm="kd"),
+            "'neighbors_algorithm' parameter of diffusion_graph must be a str among",
+        ),
     ],
 )
 def test_bad_graph_parameters(kwargs, match):

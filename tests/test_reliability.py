@@ -1,0 +1,164 @@
+"""Awkward inputs and failed fits: the right result or a clear error."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from sklearn.datasets import make_moons
+from sklearn.exceptions import NotFittedError
+
+from sklearn_diffres import (
+    DiffusionResNetClassifier,
+    DiffusionTransformer,
+    diffusion_graph,
+    graph_laplacian,
+    normalize_adjacency,
+)
+
+FAST = dict(n_neighbors=10, sigma=3, max_epochs=15, random_state=0)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    X, y = make_moons(300, noise=0.1, random_state=0)
+    y_semi = np.full_like(y, -1)
+    for c in (0, 1):
+        y_semi[np.flatnonzero(y == c)[:5]] = c
+    X_new = make_moons(40, noise=0.1, random_state=1)[0]
+    return X, y_semi, X_new
+
+
+@pytest.mark.parametrize("fit_sparse", [False, True])
+def test_transformer_accepts_either_format_at_transform(moons, fit_sparse):
+    X, _, X_new = moons
+    X_fit = sp.csr_matrix(X) if fit_sparse else X
+    t = DiffusionTransformer(n_neighbors=10, sigma=3).fit(X_fit)
+    dense = t.transform(X_new)
+    sparse = t.transform(sp.csr_matrix(X_new))
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)
+    # Fitted rows in the other format are still the fitted samples.
+    other = X if fit_sparse else sp.csr_matrix(X)
+    np.testing.assert_allclose(t.transform(other), t.embedding_, atol=1e-6)
+
+
+@pytest.mark.parametrize("fit_sparse", [False, True])
+def test_classifier_accepts_either_format_at_predict(moons, fit_sparse):
+    X, y_semi, X_new = moons
+    X_fit = sp.csr_matrix(X) if fit_sparse else X
+    clf = DiffusionResNetClassifier(**FAST).fit(X_fit, y_semi)
+    dense = clf.predict_proba(X_new)
+    sparse = clf.predict_proba(sp.csr_matrix(X_new))
+    np.testing.assert_allclose(sparse, dense, atol=1e-6)
+    other = X if fit_sparse else sp.csr_matrix(X)
+    np.testing.assert_allclose(
+        clf.predict_proba(other), clf.label_distributions_, atol=1e-6
+    )
+
+
+def test_failed_first_fit_leaves_the_classifier_unfitted(moons):
+    X, _, _ = moons
+    clf = DiffusionResNetClassifier(**FAST)
+    with pytest.raises(ValueError, match="no labelled sample"):
+        clf.fit(X, np.full(len(X), -1))
+    with pytest.raises(NotFittedError):
+        clf.predict(X)
+    t = DiffusionTransformer(n_neighbors=10, step_size=50.0)
+    with pytest.raises(ValueError, match="unstable"):
+        t.fit(X)
+    with pytest.raises(NotFittedError):
+        t.transform(X)
+
+
+def test_failed_refit_leaves_the_previous_model(moons):
+    X, y_semi, X_new = moons
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
+    before = clf.predict_proba(X_new)
+    classes, n_layers = clf.classes_.copy(), clf.n_layers_
+    # Late: the new graph is built and the targets are read before the
+    # validation split for early stopping fails (6 labels, 90% held out
+    # leaves no training label).
+    X2 = X[:200] + 5.0
+    y2 = np.full(200, -1)
+    y2[np.flatnonzero(y_semi[:200] == 0)[:5]] = 7
+    y2[np.flatnonzero(y_semi[:200] == 1)[:1]] = 8
+    clf.set_params(early_stopping=True, validation_fraction=0.9)
+    with pytest.raises(ValueError, match="early_stopping"):
+        clf.fit(X2, y2)
+    clf.set_params(early_stopping=False)
+    np.testing.assert_array_equal(clf.predict_proba(X_new), before)
+    np.testing.assert_array_equal(clf.classes_, classes)
+    assert clf.n_layers_ == n_layers
+    assert clf.diffusion_.graph_.shape == (len(X), len(X))
+    # Early: an unusable device, before any work.
+    clf.set_params(device="nonsense")
+    with pytest.raises(ValueError, match="device='nonsense'"):
+        clf.fit(X2, y2)
+    np.testing.assert_array_equal(
+        clf.set_params(device="cpu").predict_proba(X_new), before
+    )
+    # The transformer too.
+    t = DiffusionTransformer(n_neighbors=10).fit(X)
+    emb = t.embedding_.copy()
+    with pytest.raises(ValueError, match="unstable"):
+        t.set_params(step_size=50.0).fit(X2)
+    np.testing.assert_array_equal(t.embedding_, emb)
+    np.testing.assert_array_equal(t.transform(X), emb)
+
+
+def test_labels_mixing_strings_and_numbers_are_refused(moons):
+    X, _, _ = moons
+    y = np.full(len(X), -1, dtype=object)
+    y[:3], y[3:6] = "a", 1
+    with pytest.raises(ValueError, match="mixes string and non-string labels"):
+        DiffusionResNetClassifier(**FAST).fit(X, y)
+    # Strings with the integer -1 for unlabelled samples are fine.
+    y[3:6] = "b"
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y)
+    assert set(clf.classes_) == {"a", "b"}
+
+
+@pytest.mark.parametrize("function", [graph_laplacian, normalize_adjacency])
+def test_graph_functions_validate_their_input(function):
+    nan = sp.csr_matrix(np.array([[0.0, np.nan], [np.nan, 0.0]]))
+    with pytest.raises(ValueError, match="contains NaN"):
+        function(nan)
+    with pytest.raises(ValueError, match="must be a square matrix"):
+        function(sp.csr_matrix(np.ones((3, 2))))
+    with pytest.raises(ValueError, match="negative weights"):
+        function(sp.csr_matrix(np.array([[0.0, -1.0], [-1.0, 0.0]])))
+    with pytest.raises(ValueError, match="must be an array-like or a sparse"):
+        function("graph")
+
+
+def test_diffusion_graph_validates_its_parameters():
+    X = np.random.RandomState(0).normal(size=(30, 2))
+    with pytest.raises(ValueError, match="n_neighbors"):
+        diffusion_graph(X, n_neighbors=0)
+    with pytest.raises(ValueError, match="neighbors_algorithm"):
+        diffusion_graph(X, neighbors_algorithm="fast")
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"device": "meta"}, "device='meta' is not supported"),
+        ({"device": "CPU"}, "device='CPU' is not a torch device"),
+        ({"device": "nonsense"}, "device='nonsense' is not a torch device"),
+        ({"optimizer": int}, "is not a torch.optim.Optimizer subclass"),
+    ],
+)
+def test_device_and_optimizer_are_checked_before_any_work(moons, params, message):
+    X, y_semi, _ = moons
+    clf = DiffusionResNetClassifier(**FAST, **params)
+    with pytest.raises(ValueError, match=message):
+        clf.fit(X, y_semi)
+    # Refused before the graph was built.
+    assert not hasattr(clf, "diffusion_")
+
+
+def test_self_loops_add_to_the_unit_self_loop():
+    # Documented behaviour: W = D^-1/2 (A + I) D^-1/2 with A's own loops kept.
+    A = np.array([[2.0, 1.0, 0.0], [1.0, 0.0, 1.0], [0.0, 1.0, 0.0]])
+    M = A + np.eye(3)
+    d = M.sum(axis=1)
+    expected = M / np.sqrt(np.outer(d, d))
+    np.testing.assert_allclose(normalize_adjacency(A).toarray(), expected)
