@@ -20,7 +20,13 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._auto import select_n_layers
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
-from ._module import DiffResNetModule, _GraphNet, _PaperEarlyStopping, to_torch
+from ._module import (
+    DiffResNetModule,
+    _FiniteLoss,
+    _GraphNet,
+    _PaperEarlyStopping,
+    to_torch,
+)
 from ._transformer import DiffusionTransformer
 from ._utils import restore_on_failure
 
@@ -559,7 +565,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         extra = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
         if self.optimizer == "adam" and _fused_adam_available(self.device):
             extra["optimizer__fused"] = True
-        callbacks = []
+        callbacks = [("finite_loss", _FiniteLoss())]
         train_split = None
         if valid_idx is not None:
             train_split = predefined_split(Dataset(valid_idx, valid_y))

@@ -23,7 +23,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.linalg import ArpackNoConvergence, eigsh
+from scipy.sparse.linalg import ArpackError, ArpackNoConvergence, eigsh
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
@@ -42,6 +42,13 @@ EXACT_NEIGHBORS_MAX_SAMPLES = 4096
 #: pynndescent compiles its ``nn_descent`` kernel in every new process (numba
 #: cannot cache it): 25 s before any search.
 EXACT_NEIGHBORS_MAX_WORK = 2**39
+
+#: Inputs whose largest absolute value lies outside this range are divided by
+#: it before the neighbour search: squared distances of values near 1e160
+#: overflow, and of values near 1e-160 underflow to 0. The Gaussian kernel with
+#: self-tuning widths, ``exp(-(d_ij / s_i)^2)``, does not change when every
+#: distance is multiplied by one number, so neither does the graph.
+_UNSCALED_RANGE = (1e-100, 1e100)
 
 #: Rows per block when distances of neighbour pairs are computed, to bound
 #: memory on large inputs.
@@ -248,9 +255,16 @@ class _KNNGraph:
         kernel = np.exp(-((dist / width[:, None]) ** 2))
         return ind, dist, width, kernel
 
+    def _rescaled(self, X):
+        return X if self.scale_ == 1.0 else X * (1.0 / self.scale_)
+
     def fit(self, X):
         n = X.shape[0]
         _check_counts(n, self.n_neighbors, self.sigma)
+        top = float(abs(X).max()) if X.shape[0] * X.shape[1] else 0.0
+        low, high = _UNSCALED_RANGE
+        self.scale_ = top if top > high or 0 < top < low else 1.0
+        X = self._rescaled(X)
         exact = _use_exact(*X.shape, sp.issparse(X), self.neighbors_algorithm)
         self.index_ = _NeighborIndex(X, exact, self.random_state, self.n_jobs)
         ind = self.index_.fitted_neighbors(self._n_search)
@@ -278,7 +292,7 @@ class _KNNGraph:
         are not changed (one way). ``match[i]`` is the fitted row that row
         ``i`` is identical to, or -1.
         """
-        X = same_format(X, self.X_)
+        X = self._rescaled(same_format(X, self.X_))
         ind = self.index_.query(X, self._n_search)
         ind, dist, _, kernel = self._kernel(X, self.X_, ind)
         degree = 1.0 + kernel.sum(axis=1)
@@ -513,6 +527,8 @@ def largest_eigenvalue(laplacian, random_state=None):
     to the Gershgorin bound (an over-estimate) if Lanczos does not converge.
     """
     n = laplacian.shape[0]
+    if laplacian.count_nonzero() == 0:
+        return 0.0  # a graph without edges (Lanczos cannot start from L v = 0)
     if n <= 64:
         return float(np.linalg.eigvalsh(laplacian.toarray())[-1])
     v0 = check_random_state(random_state).uniform(-1, 1, size=n)
@@ -527,5 +543,5 @@ def largest_eigenvalue(laplacian, random_state=None):
             return_eigenvectors=False,
         )[0]
         return float(value) * (1 + 1e-4)
-    except ArpackNoConvergence:
+    except (ArpackNoConvergence, ArpackError):
         return float(2 * laplacian.diagonal().max())

@@ -413,6 +413,24 @@ class _PaperEarlyStopping(Callback):
         self.best_state_ = None
 
 
+class _FiniteLoss(Callback):
+    """Stop training with a clear error once the training loss is not finite.
+
+    A diverging optimiser (too large a learning rate) would otherwise train
+    on to NaN weights, and ``predict_proba`` would return NaN.
+    """
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1, "train_loss"]
+        if not np.isfinite(loss):
+            raise ValueError(
+                f"Training diverged: the training loss was {loss} at epoch "
+                f"{net.history[-1, 'epoch']}. Use a smaller learning rate than "
+                f"lr={net.lr}, or optimizer='adam'; if the features have very "
+                "large values, scale them (e.g. StandardScaler)."
+            )
+
+
 class _GraphNet(NeuralNetClassifier):
     """skorch classifier whose samples are node indices of one graph.
 

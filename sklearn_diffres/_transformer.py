@@ -194,7 +194,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self.laplacian_ = graph_laplacian(self.graph_)
         self.lambda_max_ = largest_eigenvalue(self.laplacian_, self.random_state)
         if self.step_size == "auto":
-            self.step_size_ = 1.0 / max(self.lambda_max_, 1e-12)
+            # A graph without edges has lambda_max 0: any step leaves it as is.
+            self.step_size_ = 1.0 / self.lambda_max_ if self.lambda_max_ > 0 else 1.0
         else:
             self.step_size_ = float(self.step_size)
         check_stability(self.step_size_, self.lambda_max_)

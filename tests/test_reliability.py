@@ -162,3 +162,36 @@ def test_self_loops_add_to_the_unit_self_loop():
     d = M.sum(axis=1)
     expected = M / np.sqrt(np.outer(d, d))
     np.testing.assert_allclose(normalize_adjacency(A).toarray(), expected)
+
+
+def test_diverging_optimiser_stops_with_an_error_naming_lr(moons):
+    X, y_semi, _ = moons
+    clf = DiffusionResNetClassifier(
+        optimizer="sgd", lr=10, max_epochs=50, random_state=0
+    )
+    with pytest.raises(ValueError, match=r"Training diverged.*lr=10"):
+        clf.fit(X, y_semi)
+    with pytest.raises(NotFittedError):
+        clf.predict_proba(X)
+
+
+def test_adjacency_without_edges():
+    # ARPACK cannot start on L = 0; the spectrum of an empty graph is {0}.
+    X = np.random.RandomState(0).rand(120, 3)
+    t = DiffusionTransformer(adjacency=sp.csr_matrix((120, 120)), n_steps=5).fit(X)
+    assert t.lambda_max_ == 0.0
+    np.testing.assert_allclose(t.embedding_, X)
+
+
+@pytest.mark.parametrize("factor", [1e160, 1e-160])
+def test_extreme_scales_give_the_same_graph(moons, factor):
+    # Squared distances of 1e160 overflow (and of 1e-160 underflow); the
+    # self-tuning kernel does not change with a global scale, so neither may
+    # the graph, nor the attachment of new rows.
+    X, _, X_new = moons
+    ref = DiffusionTransformer(n_neighbors=10, sigma=3).fit(X)
+    big = DiffusionTransformer(n_neighbors=10, sigma=3).fit(X * factor)
+    np.testing.assert_allclose(big.graph_.toarray(), ref.graph_.toarray(), atol=1e-12)
+    np.testing.assert_allclose(
+        big.transform(X_new * factor) / factor, ref.transform(X_new), atol=1e-9
+    )
