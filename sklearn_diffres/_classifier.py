@@ -22,9 +22,9 @@ from ._auto import select_n_layers
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._module import (
     DiffResNetModule,
-    _FiniteLoss,
     _GraphNet,
     _PaperEarlyStopping,
+    _TrainingGuard,
     to_torch,
 )
 from ._transformer import DiffusionTransformer
@@ -544,6 +544,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 )
             net.module_.set_graph(to_torch(X32), self.diffusion_.laplacian_, proto)
             net.partial_fit(tr, y_tr)
+        self._raise_if_interrupted(net)
         self.net_ = net
 
         # Logits of every fitted sample before diffusion, in eval mode; then
@@ -557,6 +558,25 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         self._fit_logits = logits
         return self
 
+    def _raise_if_interrupted(self, net):
+        """Re-raise a Ctrl-C that skorch's ``partial_fit`` swallowed.
+
+        A fit cut short would otherwise return a half-trained model that looks
+        fitted; scikit-learn users (and grid searches) expect Ctrl-C to stop.
+        The estimator is then left as it was before ``fit``.
+        """
+        callbacks = dict(net.callbacks_)
+        done = callbacks["training_guard"].epochs_done_
+        stopped = "paper_early_stopping" in callbacks and getattr(
+            callbacks["paper_early_stopping"], "stopped_", False
+        )
+        if done < self.max_epochs and not stopped:
+            raise KeyboardInterrupt(
+                f"fit was interrupted after {done} of max_epochs="
+                f"{self.max_epochs} epochs; the estimator is left as it was "
+                "before fit."
+            )
+
     def _build_net(self, n_features, n_classes, valid_idx, valid_y):
         from skorch.dataset import Dataset
         from skorch.helper import predefined_split
@@ -565,7 +585,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         extra = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
         if self.optimizer == "adam" and _fused_adam_available(self.device):
             extra["optimizer__fused"] = True
-        callbacks = [("finite_loss", _FiniteLoss())]
+        callbacks = [("training_guard", _TrainingGuard())]
         train_split = None
         if valid_idx is not None:
             train_split = predefined_split(Dataset(valid_idx, valid_y))

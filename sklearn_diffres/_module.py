@@ -379,6 +379,7 @@ class _PaperEarlyStopping(Callback):
         self.patience = patience
 
     def on_train_begin(self, net, **kwargs):
+        self.stopped_ = False
         self.best_loss_ = np.inf
         self.best_acc_ = -np.inf
         self.misses_ = 0
@@ -402,7 +403,8 @@ class _PaperEarlyStopping(Callback):
                     f"Stopping: neither valid_loss nor valid_acc improved in "
                     f"{self.patience} epochs."
                 )
-            raise KeyboardInterrupt
+            self.stopped_ = True
+            raise KeyboardInterrupt  # skorch's way to end training early
 
     def on_train_end(self, net, **kwargs):
         if self.best_state_ is not None:
@@ -413,14 +415,21 @@ class _PaperEarlyStopping(Callback):
         self.best_state_ = None
 
 
-class _FiniteLoss(Callback):
-    """Stop training with a clear error once the training loss is not finite.
+class _TrainingGuard(Callback):
+    """Counts finished epochs; stops with a clear error on a non-finite loss.
 
     A diverging optimiser (too large a learning rate) would otherwise train
-    on to NaN weights, and ``predict_proba`` would return NaN.
+    on to NaN weights, and ``predict_proba`` would return NaN. The count lets
+    the estimator tell a training cut short by Ctrl-C (which skorch's
+    ``partial_fit`` swallows, as it does the ``KeyboardInterrupt`` that early
+    stopping raises) from a finished or early-stopped one.
     """
 
+    def on_train_begin(self, net, **kwargs):
+        self.epochs_done_ = 0
+
     def on_epoch_end(self, net, **kwargs):
+        self.epochs_done_ += 1
         loss = net.history[-1, "train_loss"]
         if not np.isfinite(loss):
             raise ValueError(

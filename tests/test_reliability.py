@@ -195,3 +195,31 @@ def test_extreme_scales_give_the_same_graph(moons, factor):
     np.testing.assert_allclose(
         big.transform(X_new * factor) / factor, ref.transform(X_new), atol=1e-9
     )
+
+
+def test_ctrl_c_during_fit_propagates_and_keeps_the_previous_model(moons):
+    # skorch's partial_fit swallows KeyboardInterrupt (its early stopping
+    # raises one); a user's Ctrl-C must still stop fit, not return a
+    # half-trained model that looks fitted.
+    import _thread
+    import threading
+
+    X, y_semi, X_new = moons
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
+    before = clf.predict_proba(X_new)
+    clf.set_params(max_epochs=20000)  # minutes: bounded if no interrupt came
+    timer = threading.Timer(3.0, _thread.interrupt_main)
+    timer.start()
+    try:
+        with pytest.raises(KeyboardInterrupt, match="fit was interrupted after"):
+            clf.fit(X, y_semi)
+    finally:
+        timer.cancel()
+    np.testing.assert_array_equal(clf.predict_proba(X_new), before)
+    # Early stopping, which ends training the same way, is not an interrupt
+    # (fully labelled moons: it stops after a few dozen of 300 epochs).
+    X_full, y_full = make_moons(300, noise=0.1, random_state=0)
+    stopped = DiffusionResNetClassifier(
+        max_epochs=300, early_stopping=True, patience=5, random_state=0
+    ).fit(X_full, y_full)
+    assert len(stopped.net_.history_) < 300
