@@ -29,6 +29,8 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.utils import check_random_state
 
+from ._diffusion import diffuse
+
 #: Candidate numbers of diffusion layers tried by ``n_layers='auto'``.
 AUTO_N_LAYERS = (0, 5, 10, 20, 50, 100, 200)
 
@@ -125,13 +127,12 @@ def select_n_layers(laplacian, step_size, X, labelled, y, n_classes, random_stat
         G = rng.normal(size=(X.shape[1], AUTO_MAX_FEATURES))
         Z = X @ G.astype(X.dtype)
     else:
-        Z = X.toarray() if sp.issparse(X) else np.array(X)
+        Z = X.toarray() if sp.issparse(X) else X
     Z = np.asarray(Z, dtype=laplacian.dtype)
     scores = []
     done = 0
     for n_layers in AUTO_N_LAYERS:
-        for _ in range(n_layers - done):
-            Z -= step_size * (laplacian @ Z)
+        Z = diffuse(laplacian, Z, step_size, n_layers - done)
         done = n_layers
         # Standardised over every fitted sample, not the labelled ones only:
         # the scale of each diffused feature is a property of the data.

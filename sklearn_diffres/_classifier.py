@@ -567,8 +567,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         """
         callbacks = dict(net.callbacks_)
         done = callbacks["training_guard"].epochs_done_
-        stopped = "paper_early_stopping" in callbacks and getattr(
-            callbacks["paper_early_stopping"], "stopped_", False
+        stopped = (
+            "paper_early_stopping" in callbacks
+            and callbacks["paper_early_stopping"].stopped_
         )
         if done < self.max_epochs and not stopped:
             raise KeyboardInterrupt(

@@ -515,7 +515,12 @@ def graph_laplacian(graph):
     >>> bool(np.allclose(L @ np.ones(30), 0))
     True
     """
-    W = _check_adjacency(graph, input_name="graph")
+    return _laplacian(_check_adjacency(graph, input_name="graph"))
+
+
+def _laplacian(W):
+    """``diag(W 1) - W`` of a weight matrix already known to be valid."""
+    W = sp.csr_matrix(W)
     L = sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W
     return _clean_csr(L)
 

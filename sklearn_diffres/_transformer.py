@@ -21,9 +21,9 @@ from ._graph import (
     _NEIGHBORS_ALGORITHMS,
     _check_adjacency,
     _KNNGraph,
+    _laplacian,
     _PrecomputedGraph,
     _validate_features,
-    graph_laplacian,
     largest_eigenvalue,
 )
 from ._utils import restore_on_failure
@@ -66,9 +66,10 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     ----------
     n_neighbors : int, default=20
         Number of nearest other samples each sample is joined to. Without
-        labels to diffuse, a denser graph than the classifier's default (6)
-        smooths more per step: on two moons 20 steps over this graph double
-        the distance-diameter ratio, over the 6-neighbour graph they do not.
+        labels to choose the number of steps with, a denser graph than the
+        classifier's default (10) smooths more per step: on two moons 20
+        steps over this graph double the distance-diameter ratio, over a
+        6-neighbour graph they lower it.
     sigma : int, default=10
         Which nearest other sample (1-based) sets a sample's kernel width.
         The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
@@ -191,7 +192,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                 )
             self._graph = _PrecomputedGraph().fit(A)
         self.graph_ = self._graph.graph_
-        self.laplacian_ = graph_laplacian(self.graph_)
+        # The graph was built (and its input checked) above: no re-validation.
+        self.laplacian_ = _laplacian(self.graph_)
         self.lambda_max_ = largest_eigenvalue(self.laplacian_, self.random_state)
         if self.step_size == "auto":
             # A graph without edges has lambda_max 0: any step leaves it as is.
