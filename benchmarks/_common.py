@@ -55,6 +55,19 @@ def load_cora():
     return A, X.astype(np.float32), labels[keep]
 
 
+def few_labels(y, per_class, rng):
+    """``per_class`` labels of each class drawn with ``rng``; the rest -1.
+
+    A class with fewer samples keeps all of them.
+    """
+    y_semi = np.full_like(y, -1)
+    for c in np.unique(y):
+        idx = np.flatnonzero(y == c)
+        keep = rng.choice(idx, min(per_class, len(idx)), replace=False)
+        y_semi[keep] = c
+    return y_semi
+
+
 def split_per_class(labels, rng, n_train=20, n_val=30):
     """Random 20 train / 30 validation nodes per class; the rest is test.
 

@@ -21,7 +21,7 @@ from sklearn.datasets import make_circles, make_moons
 from sklearn.neural_network import MLPClassifier
 from sklearn.semi_supervised import LabelSpreading
 
-from _common import RESULTS, write_table
+from _common import RESULTS, few_labels, write_table
 from sklearn_diffres import DiffusionResNetClassifier, DiffusionTransformer
 
 
@@ -54,14 +54,6 @@ def problems():
 def ratio(Z, y):
     a, b = Z[y == 0], Z[y == 1]
     return cdist(a, b).min() / max(cdist(a, a).max(), cdist(b, b).max())
-
-
-def few_labels(y, per_class, rng):
-    y_semi = np.full_like(y, -1)
-    for c in np.unique(y):
-        keep = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-        y_semi[keep] = c
-    return y_semi
 
 
 def fit_all(X, y_semi, seed):

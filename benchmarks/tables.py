@@ -37,7 +37,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 from sklearn.semi_supervised import LabelSpreading
 
-from _common import data_path, write_table
+from _common import data_path, few_labels, write_table
+from fewshot import SETTINGS
 
 TABLES = [
     "vehicle",
@@ -55,16 +56,8 @@ TABLES = [
     "titanic",
 ]
 
-PAPER_FEWSHOT = dict(
-    n_neighbors=6,
-    sigma=3,
-    n_layers=20,
-    step_size=0.5,
-    optimizer="sgd",
-    lr=0.1,
-    weight_decay=1e-4,
-    max_epochs=100,
-)
+#: The paper's few-shot settings (as fewshot.py runs them) with 20 layers.
+PAPER_FEWSHOT = dict(SETTINGS, n_layers=20)
 
 OURS = ["defaults", "defaults, n_layers=20", "defaults, n_layers=0", "paper few-shot"]
 PEERS = ["LabelSpreading(knn)", "LabelSpreading(knn, 10)", "LogisticRegression"]
@@ -96,22 +89,12 @@ def load(name):
     return StandardScaler().fit_transform(X), y
 
 
-def draw_labels(y, per_class, seed):
-    rng = np.random.RandomState(seed)
-    y_semi = np.full_like(y, -1)
-    for c in np.unique(y):
-        idx = np.flatnonzero(y == c)
-        keep = rng.choice(idx, min(per_class, len(idx)), replace=False)
-        y_semi[keep] = c
-    return y_semi
-
-
 def fit_one(name, per_class, seed, method):
     import torch
 
     torch.set_num_threads(1)
     X, y = load(name)
-    y_semi = draw_labels(y, per_class, seed)
+    y_semi = few_labels(y, per_class, np.random.RandomState(seed))
     est = make(method, seed)
     t = time.perf_counter()
     try:
@@ -159,7 +142,7 @@ def robustness_case(case):
         X, y = np.ones((300, 4)), rng.randint(0, 2, 300)
     else:
         raise ValueError(case)
-    y_semi = draw_labels(y, 5, 0)
+    y_semi = few_labels(y, 5, np.random.RandomState(0))
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

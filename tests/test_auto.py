@@ -5,19 +5,11 @@ import pytest
 from sklearn.datasets import load_breast_cancer, load_wine, make_moons
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
+from test_classifier import few_labels
 
 from sklearn_diffres import AUTO_N_LAYERS, DiffusionResNetClassifier
 from sklearn_diffres._auto import loo_ridge_scores, select_n_layers
 from sklearn_diffres._graph import diffusion_graph, graph_laplacian
-
-
-def few_labels(y, per_class, seed):
-    rng = np.random.RandomState(seed)
-    y_semi = np.full_like(y, -1)
-    for c in np.unique(y):
-        keep = rng.choice(np.flatnonzero(y == c), per_class, replace=False)
-        y_semi[keep] = c
-    return y_semi
 
 
 @pytest.mark.parametrize("alpha", [0.1, 10.0])
