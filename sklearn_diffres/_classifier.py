@@ -3,6 +3,7 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from numbers import Integral, Number, Real
 
 import numpy as np
@@ -42,11 +43,20 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 MIN_HIDDEN_UNITS = 64
 
 
-def unlabelled_mask(y):
-    """Boolean mask of the samples whose target is ``-1`` (unlabelled).
+def _is_missing(v):
+    """None, a float NaN or pandas' NA."""
+    if v is None or type(v).__name__ == "NAType":
+        return True
+    return isinstance(v, float) and v != v
 
-    Works for numeric targets and for object arrays that mix labels with the
-    integer ``-1``; string arrays have no unlabelled marker.
+
+def unlabelled_mask(y):
+    """Boolean mask of the samples whose target marks them as unlabelled.
+
+    The marker is ``-1``, as in scikit-learn's semi-supervised estimators.
+    With string labels it may also be the string ``'-1'`` (what numpy makes
+    of ``-1`` in a list of strings), and in object arrays (a pandas string
+    column, say) a missing value: ``None``, ``NaN`` or ``pd.NA``.
 
     Parameters
     ----------
@@ -62,13 +72,22 @@ def unlabelled_mask(y):
     >>> from sklearn_diffres import unlabelled_mask
     >>> unlabelled_mask([0, 1, -1, 1]).tolist()
     [False, False, True, False]
+    >>> unlabelled_mask(["cat", None, "dog", -1]).tolist()
+    [False, True, False, True]
     """
     y = np.asarray(y)
     if y.dtype.kind in "iuf":
         return y == -1
+    if y.dtype.kind in "US":
+        return y == y.dtype.type("-1")
     if y.dtype.kind == "O":
         return np.array(
-            [isinstance(v, Number) and not isinstance(v, bool) and v == -1 for v in y],
+            [
+                _is_missing(v)
+                or (isinstance(v, Number) and not isinstance(v, bool) and v == -1)
+                or (isinstance(v, str) and v == "-1")
+                for v in y
+            ],
             dtype=bool,
         )
     return np.zeros(y.shape[0], dtype=bool)
@@ -95,7 +114,7 @@ _DEVICE_TYPES = ("cpu", "cuda")
 
 
 def _check_device(device):
-    """Raise a ValueError naming ``device`` unless it can be trained on."""
+    """``device`` as a string; a ValueError naming it unless it can be used."""
     try:
         kind = torch.device(device).type
     except (RuntimeError, TypeError, ValueError) as exc:
@@ -113,6 +132,7 @@ def _check_device(device):
             f"device={device!r} was asked for but CUDA is not available on "
             "this machine; use device='cpu'."
         )
+    return str(torch.device(device))
 
 
 def _check_optimizer(optimizer):
@@ -135,7 +155,7 @@ def _check_label_types(y):
         raise ValueError(
             f"y mixes string and non-string labels (e.g. {kinds[True]!r} and "
             f"{kinds[False]!r}); give every class a label of one type. "
-            "Unlabelled samples are marked with the integer -1 in either case."
+            "Unlabelled samples are marked with -1 (or None) in either case."
         )
 
 
@@ -278,8 +298,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
         ``EXACT_NEIGHBORS_MAX_WORK`` (an exact search then costs less than
         pynndescent's compile); pynndescent above. Or force either.
-    device : str, default='cpu'
-        Torch device to train on, e.g. 'cuda'.
+    device : str or torch.device, default='cpu'
+        Torch device to train on: 'cpu', 'cuda' or 'cuda:N'.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, dropout, the validation split and pynndescent.
         The same seed gives identical predictions on CPU.
@@ -366,7 +386,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
         "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
-        "device": [str],
+        "device": [str, torch.device],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
@@ -435,6 +455,17 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             )
         _check_label_types(y[labelled])
         check_classification_targets(y[labelled])
+        if labelled.all() and y.dtype.kind in "USO":
+            names = np.unique(y).tolist()
+            shown = ", ".join(map(repr, names[:5]))
+            shown += ", ..." if len(names) > 5 else ""
+            warnings.warn(
+                f"y has no unlabelled sample: each of its {len(names)} values "
+                f"({shown}) is taken as a class. Mark unlabelled samples with "
+                "-1 or None "
+                "(a string such as 'unlabeled' is a class name).",
+                UserWarning,
+            )
         encoder = LabelEncoder().fit(y[labelled])
         if len(encoder.classes_) < 2:
             raise ValueError(
@@ -493,7 +524,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             return self._fit(X, y)
 
     def _fit(self, X, y):
-        _check_device(self.device)
+        self._device = _check_device(self.device)
         _check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
         labelled_idx, encoder, y_enc = self._check_targets(X, y)
@@ -516,14 +547,19 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         # Only the graph is needed here: diffusing the raw features is skipped.
         self.diffusion_._fit_graph(X32)
         self.diffusion_.n_features_in_ = X.shape[1]
+        # The network runs on the graph's nodes (identical rows are one node);
+        # a labelled sample is its node, so a node may carry several labels.
+        X_nodes, nodes = self.diffusion_._fit_X, self.diffusion_.nodes_
 
         tr, y_tr, va, y_va = self._split_validation(labelled_idx, y_enc, rng)
+        tr = nodes[tr]
+        va = None if va is None else nodes[va]
         if self.n_layers == "auto":
             # Chosen on the training labels only (validation ones stay unseen).
             self.n_layers_, self.n_layers_scores_ = select_n_layers(
                 self.diffusion_._laplacian,
                 self.diffusion_.step_size_,
-                X32,
+                X_nodes,
                 tr,
                 y_tr,
                 n_classes,
@@ -533,29 +569,34 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.n_layers_ = self.n_layers
         net = self._build_net(X.shape[1], n_classes, va, y_va)
-        devices = [torch.device(self.device)] if self.device.startswith("cuda") else []
-        with torch.random.fork_rng(devices=devices):
-            torch.manual_seed(seed)
+        proto = None
+        if self.alpha > 0:
+            proto = torch.as_tensor(
+                _rectified_prototypes(X_nodes, tr, y_tr, n_classes),
+                dtype=torch.float32,
+            )
+        # Weights and dropout noise come from per-fit generators, not torch's
+        # global one: the same results when fits run in threads. fork_rng
+        # leaves the global generator as it was (torch's data loader draws
+        # from it every epoch).
+        with torch.random.fork_rng(devices=[]):
             net.initialize()
-            proto = None
-            if self.alpha > 0:
-                proto = torch.as_tensor(
-                    _rectified_prototypes(X32, tr, y_tr, n_classes), dtype=torch.float32
-                )
-            net.module_.set_graph(to_torch(X32), self.diffusion_.laplacian_, proto)
+            net.module_.reset_parameters(seed)
+            net.module_.set_graph(to_torch(X_nodes), self.diffusion_.laplacian_, proto)
             net.partial_fit(tr, y_tr)
         self._raise_if_interrupted(net)
         self.net_ = net
 
-        # Logits of every fitted sample before diffusion, in eval mode; then
-        # the diffusion in class space (exact, see DiffResNetModule).
+        # Logits of every node before diffusion, in eval mode; then the
+        # diffusion in class space (exact, see DiffResNetModule).
         net.module_.eval()
         net.module_.set_graph()  # the graph lives in diffusion_; keep pickles small
-        self._fit_logits0 = self._logits0(X32)
+        self._fit_logits0 = self._logits0(X_nodes)
         logits = self.diffusion_._diffuse_fitted(self._fit_logits0)
+        self._fit_logits = logits
+        logits = logits[nodes]
         self.label_distributions_ = softmax(logits.astype(np.float64))
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
-        self._fit_logits = logits
         return self
 
     def _raise_if_interrupted(self, net):
@@ -584,7 +625,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
 
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         extra = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
-        if self.optimizer == "adam" and _fused_adam_available(self.device):
+        if self.optimizer == "adam" and _fused_adam_available(self._device):
             extra["optimizer__fused"] = True
         callbacks = [("training_guard", _TrainingGuard())]
         train_split = None
@@ -617,7 +658,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             iterator_train__shuffle=False,
             callbacks=callbacks,
             classes=np.arange(n_classes),
-            device=self.device,
+            device=self._device,
             verbose=self.verbose,
             alpha=self.alpha,
             **extra,
@@ -735,5 +776,5 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.input_tags.sparse = True
-        tags.non_deterministic = self.device != "cpu"
+        tags.non_deterministic = str(self.device) != "cpu"
         return tags

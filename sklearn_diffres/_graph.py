@@ -19,6 +19,7 @@ equal our ``(n_neighbors + 2, sigma + 1)``: its few-shot default
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from numbers import Integral
 
 import numpy as np
@@ -29,7 +30,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, validate_data
 
-from ._utils import same_format
+from ._utils import distinct_rows, same_format
 
 #: Up to this many fitted samples neighbours are always found exactly (as
 #: umap does).
@@ -226,23 +227,39 @@ def _check_counts(n_samples, n_neighbors, sigma):
 class _KNNGraph:
     """Fitted kNN diffusion graph, able to attach new rows one way.
 
-    Kept for new rows: the neighbour index, the fitted rows, their widths,
-    their unnormalised degrees ``d_j`` (row sums of the kernel with the
-    self-loop) and the distance to their ``n_neighbors``-th neighbour (how far
-    they reach).
+    With ``merge_duplicates`` (what the estimators use), identical rows are
+    one node of the graph: the graph is built on the distinct rows, and
+    ``nodes_[i]`` is the node of sample ``i``. Otherwise ties in the
+    neighbour search would be broken by sample order, so that copies of one
+    point got different graph rows (and low-index copies became hubs in
+    others' neighbour lists).
+
+    Kept for new rows: the neighbour index, the fitted nodes' rows, their
+    widths, their unnormalised degrees ``d_j`` (row sums of the kernel with
+    the self-loop) and the distance to their ``n_neighbors``-th neighbour
+    (how far they reach).
     """
 
-    def __init__(self, n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs):
+    def __init__(
+        self,
+        n_neighbors,
+        sigma,
+        neighbors_algorithm,
+        random_state,
+        n_jobs,
+        merge_duplicates=True,
+    ):
         self.n_neighbors = n_neighbors
         self.sigma = sigma
         self.neighbors_algorithm = neighbors_algorithm
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.merge_duplicates = merge_duplicates
 
     @property
     def _n_search(self):
         # The width may come from a neighbour beyond the kept ones.
-        return max(self.n_neighbors, self.sigma)
+        return max(self.n_neighbors_, self.sigma_)
 
     def _kernel(self, X, Y, ind):
         """Sorted kept neighbours, distances, widths and kernel rows."""
@@ -250,60 +267,99 @@ class _KNNGraph:
         rows = np.repeat(np.arange(m), k)
         dist = _pair_distances(X, Y, rows, ind.ravel()).reshape(m, k)
         ind, dist = _sort_rows(ind, dist)
-        width = _widths(dist, self.sigma)
-        ind, dist = ind[:, : self.n_neighbors], dist[:, : self.n_neighbors]
+        width = _widths(dist, self.sigma_)
+        ind, dist = ind[:, : self.n_neighbors_], dist[:, : self.n_neighbors_]
         kernel = np.exp(-((dist / width[:, None]) ** 2))
         return ind, dist, width, kernel
 
     def _rescaled(self, X):
         return X if self.scale_ == 1.0 else X * (1.0 / self.scale_)
 
-    def fit(self, X):
+    def _merge_duplicates(self, X):
+        """The distinct rows of ``X``.
+
+        Sets ``nodes_`` (the node of each sample), ``first_`` (the first
+        sample of each node) and the counts clipped to the distinct rows.
+        """
         n = X.shape[0]
-        _check_counts(n, self.n_neighbors, self.sigma)
+        if self.merge_duplicates:
+            self.first_, self.nodes_ = distinct_rows(X)
+            if self.first_.size < n:
+                X = X[self.first_]
+        else:
+            self.first_ = self.nodes_ = np.arange(n)
+        n_nodes = X.shape[0]
+        self.n_neighbors_ = min(self.n_neighbors, n_nodes - 1)
+        self.sigma_ = min(self.sigma, n_nodes - 1)
+        if n_nodes == 1:
+            warnings.warn(
+                f"All {n} samples of X are identical: the graph is one node, "
+                "and diffusion leaves it as it is.",
+                UserWarning,
+            )
+        elif self.n_neighbors_ < self.n_neighbors or self.sigma_ < self.sigma:
+            warnings.warn(
+                f"X has only {n_nodes} distinct rows among its {n} samples: "
+                f"the graph joins each to the {n_nodes - 1} others "
+                f"(n_neighbors={self.n_neighbors}, sigma={self.sigma} were "
+                "asked for).",
+                UserWarning,
+            )
+        return X
+
+    def fit(self, X):
+        _check_counts(X.shape[0], self.n_neighbors, self.sigma)
         top = float(abs(X).max()) if X.shape[0] * X.shape[1] else 0.0
         low, high = _UNSCALED_RANGE
         self.scale_ = top if top > high or 0 < top < low else 1.0
-        X = self._rescaled(X)
+        X = self._merge_duplicates(self._rescaled(X))
+        n = X.shape[0]
+        self.X_ = X
+        if n == 1:
+            # Every sample is the same point: one node, its self-loop.
+            self.width_ = self.degree_ = np.ones(1)
+            self.reach_ = np.zeros(1)
+            self.graph_ = _clean_csr(sp.csr_matrix(np.ones((1, 1))))
+            return self
         exact = _use_exact(*X.shape, sp.issparse(X), self.neighbors_algorithm)
         self.index_ = _NeighborIndex(X, exact, self.random_state, self.n_jobs)
         ind = self.index_.fitted_neighbors(self._n_search)
         ind, dist, self.width_, kernel = self._kernel(X, X, ind)
         self.degree_ = 1.0 + kernel.sum(axis=1)
         self.reach_ = dist[:, -1]
-        self.X_ = X
         # K with unit self-loops, then D^-1/2 K D^-1/2, then (W + W^T) / 2.
         inv_sqrt = 1.0 / np.sqrt(self.degree_)
         data = kernel * inv_sqrt[:, None] * inv_sqrt[ind]
-        rows = np.repeat(np.arange(n), self.n_neighbors)
+        rows = np.repeat(np.arange(n), self.n_neighbors_)
         W = sp.csr_matrix((data.ravel(), (rows, ind.ravel())), shape=(n, n))
         W = (W + W.T) * 0.5 + sp.diags(1.0 / self.degree_)
         self.graph_ = _clean_csr(W)
         return self
 
     def attach(self, X):
-        """Weights from new rows to the fitted rows, and exact matches.
+        """Weights from new rows to the fitted nodes, and exact matches.
 
-        Returns ``(W_new, match)``. ``W_new`` is a sparse ``(m, n_fit)``
+        Returns ``(W_new, match)``. ``W_new`` is a sparse ``(m, n_nodes)``
         matrix computed as for a fitted row: the Gaussian kernel with the new
         row's own width, scaled by ``1 / sqrt(d_new d_j)``, plus the reverse
-        edge where fitted row ``j`` would count the new row among its
-        neighbours, the two halved as the symmetrisation does. The fitted rows
-        are not changed (one way). ``match[i]`` is the fitted row that row
-        ``i`` is identical to, or -1.
+        edge where fitted node ``j`` would count the new row among its
+        neighbours, the two halved as the symmetrisation does. The fitted
+        nodes are not changed (one way). ``match[i]`` is the fitted node that
+        row ``i`` is identical to, or -1.
         """
         X = self._rescaled(same_format(X, self.X_))
+        m, n = X.shape[0], self.X_.shape[0]
+        if n == 1:
+            dist = _pair_distances(X, self.X_, np.arange(m), np.zeros(m, dtype=int))
+            return sp.csr_matrix((m, 1)), np.where(dist == 0, 0, -1)
         ind = self.index_.query(X, self._n_search)
         ind, dist, _, kernel = self._kernel(X, self.X_, ind)
         degree = 1.0 + kernel.sum(axis=1)
         reverse = np.exp(-((dist / self.width_[ind]) ** 2))
         reverse[dist > self.reach_[ind]] = 0.0
         data = 0.5 * (kernel + reverse) / np.sqrt(degree[:, None] * self.degree_[ind])
-        m = X.shape[0]
-        rows = np.repeat(np.arange(m), self.n_neighbors)
-        W_new = sp.csr_matrix(
-            (data.ravel(), (rows, ind.ravel())), shape=(m, self.X_.shape[0])
-        )
+        rows = np.repeat(np.arange(m), self.n_neighbors_)
+        W_new = sp.csr_matrix((data.ravel(), (rows, ind.ravel())), shape=(m, n))
         match = np.where(dist[:, 0] == 0, ind[:, 0], -1)
         return W_new, match
 
@@ -319,6 +375,7 @@ class _PrecomputedGraph:
         W = inv_sqrt @ (A + sp.eye(n, format="csr")) @ inv_sqrt
         # A no-op for an undirected graph; makes L symmetric for a directed one.
         self.graph_ = _clean_csr((W + W.T) * 0.5)
+        self.first_ = self.nodes_ = np.arange(n)
         return self
 
     def attach(self, adjacency):
@@ -413,7 +470,9 @@ def diffusion_graph(
         The points.
     n_neighbors : int, default=10
         Number of nearest other points each point is joined to. Ties at the
-        last place are broken by sample order.
+        last place are broken by sample order, so identical rows may get
+        different graph rows; the estimators instead merge identical rows
+        into one node before building the graph.
     sigma : int, default=3
         Which nearest other point (1-based) sets the point's kernel width; it
         may lie beyond the ``n_neighbors`` kept.
@@ -448,7 +507,14 @@ def diffusion_graph(
     X = _as_csr_matrix(
         check_array(X, accept_sparse="csr", dtype=[np.float64, np.float32])
     )
-    graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
+    graph = _KNNGraph(
+        n_neighbors,
+        sigma,
+        neighbors_algorithm,
+        random_state,
+        n_jobs,
+        merge_duplicates=False,
+    )
     return graph.fit(X).graph_
 
 

@@ -128,13 +128,21 @@ def dropout_noise(count, shape, dtype, device, generator=None):
     64-bit word of numpy's PCG64 ``generator`` gives eight ``int8`` or four
     ``int16`` numbers, viewed in place (2.3 ms for the same mask in
     ``int16``; torch's own ``random_`` on int64 words took 3.3 ms). On other
-    devices torch draws them.
+    devices torch draws them, from ``generator`` (a torch generator of that
+    device) when given.
     """
     n = math.prod(shape)
     if device.type != "cpu":
         info = torch.iinfo(dtype)
         return [
-            torch.randint(info.min, info.max + 1, shape, dtype=dtype, device=device)
+            torch.randint(
+                info.min,
+                info.max + 1,
+                shape,
+                dtype=dtype,
+                device=device,
+                generator=generator,
+            )
             for _ in range(count)
         ]
     per_word = 64 // torch.iinfo(dtype).bits
@@ -142,11 +150,6 @@ def dropout_noise(count, shape, dtype, device, generator=None):
     np_dtype = np.int8 if dtype == torch.int8 else np.int16
     noise = torch.from_numpy(words.view(np_dtype)).view(count, -1)[:, :n]
     return [chunk.view(shape) for chunk in noise]
-
-
-def _torch_seed():
-    """A seed drawn from torch's global generator (so ``manual_seed`` rules)."""
-    return int(torch.randint(0, 2**62, (1,)))
 
 
 def diffusion_operator(laplacian, step_size):
@@ -272,6 +275,36 @@ class DiffResNetModule(nn.Module):
             self.register_buffer(name, None, persistent=False)
         self._readouts = {}
         self._workspace = []
+        self.noise_seed = None
+        self._noise_rng = None
+
+    def reset_parameters(self, seed):
+        """Initialise the weights from ``seed``, without torch's global RNG.
+
+        The draws are those of each ``nn.Linear``'s own initialisation, in
+        module order, from a private CPU generator (then copied to the
+        device): the same weights as ``torch.manual_seed(seed)`` followed by
+        construction, on any device, and safe when fits run in threads
+        (``torch.manual_seed`` seeds one generator for the whole process). The
+        next draw seeds the dropout noise.
+        """
+        generator = torch.Generator().manual_seed(seed)
+        with torch.no_grad():
+            for layer in self.modules():
+                if not isinstance(layer, nn.Linear):
+                    continue
+                weight = torch.empty(layer.weight.shape)
+                nn.init.kaiming_uniform_(weight, a=math.sqrt(5), generator=generator)
+                bound = 1 / math.sqrt(weight.shape[1]) if weight.shape[1] > 0 else 0
+                bias = torch.empty(layer.bias.shape)
+                nn.init.uniform_(bias, -bound, bound, generator=generator)
+                layer.weight.copy_(weight)
+                layer.bias.copy_(bias)
+        # One draw skipped: torch's data loader took it from the global
+        # generator before the noise seed, when that was drawn there (the
+        # results of earlier versions stay the same).
+        torch.empty((), dtype=torch.int64).random_(generator=generator)
+        self.noise_seed = int(torch.randint(0, 2**62, (1,), generator=generator))
         self._noise_rng = None
 
     def __getstate__(self):
@@ -306,7 +339,7 @@ class DiffResNetModule(nn.Module):
             None if proto_distance is None else proto_distance.to(device)
         )
         self._readouts = {}
-        # Dropout noise is drawn from a generator seeded by torch's on first use.
+        # Dropout noise restarts from noise_seed (see reset_parameters).
         self._noise_rng = None
 
     def encode(self, x, x_dense=None):
@@ -319,8 +352,8 @@ class DiffResNetModule(nn.Module):
     def _diffuse(self, h):
         """``n_layers`` diffusion layers, each after dropout when training."""
         if self.training and self.dropout > 0 and self.n_layers > 0:
-            if self._noise_rng is None and h.device.type == "cpu":
-                self._noise_rng = np.random.Generator(np.random.PCG64(_torch_seed()))
+            if self._noise_rng is None:
+                self._noise_rng = self._noise_generator(h.device)
             dtype, threshold, _ = dropout_threshold(self.dropout)
             noises = dropout_noise(
                 self.n_layers, h.shape, dtype, h.device, self._noise_rng
@@ -331,6 +364,15 @@ class DiffResNetModule(nn.Module):
         for _ in range(self.n_layers):
             h = _DiffusionLayer.apply(h, self.operator)
         return h
+
+    def _noise_generator(self, device):
+        """numpy's PCG64 on CPU, torch's generator elsewhere, from noise_seed."""
+        seed = self.noise_seed
+        if seed is None:  # weights not set by reset_parameters
+            seed = int(torch.randint(0, 2**62, (1,)))
+        if device.type == "cpu":
+            return np.random.Generator(np.random.PCG64(seed))
+        return torch.Generator(device=device).manual_seed(seed)
 
     def _readout(self, idx):
         """``R`` for the rows ``idx``, or None when it would be too large."""

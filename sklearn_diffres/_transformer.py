@@ -61,6 +61,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     never see the new rows, so each output row depends only on its own input
     row and the fitted state. A new row identical to a fitted row is that
     fitted sample, so ``transform(X_fit)`` equals ``fit_transform(X_fit)``.
+    Identical rows of ``X`` are one node of the graph, so they are diffused
+    identically (sample order never breaks ties between them).
 
     Parameters
     ----------
@@ -102,10 +104,14 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
 
     Attributes
     ----------
-    graph_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
-        The normalised weight matrix ``W``.
-    laplacian_ : scipy.sparse.csr_matrix of shape (n_samples, n_samples)
+    graph_ : scipy.sparse.csr_matrix of shape (n_nodes, n_nodes)
+        The normalised weight matrix ``W``. Identical rows of ``X`` are one
+        node (so ``n_nodes`` is the number of distinct rows, ``n_samples``
+        unless rows repeat); with ``adjacency``, every sample is a node.
+    laplacian_ : scipy.sparse.csr_matrix of shape (n_nodes, n_nodes)
         The diffusion operator ``L``.
+    nodes_ : ndarray of shape (n_samples,)
+        The node of each training sample.
     lambda_max_ : float
         Largest eigenvalue of ``L`` (Lanczos estimate).
     step_size_ : float
@@ -201,7 +207,10 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         else:
             self.step_size_ = float(self.step_size)
         check_stability(self.step_size_, self.lambda_max_)
-        self._fit_X = X
+        self.nodes_ = self._graph.nodes_
+        # The rows of the graph's nodes (X itself unless rows repeat).
+        first = self._graph.first_
+        self._fit_X = X if first.size == X.shape[0] else X[first]
         self._laplacian = self.laplacian_.astype(X.dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -225,7 +234,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                 self, X, [np.float64, np.float32], ensure_min_samples=2
             )
             self._fit_graph(X)
-            self.embedding_ = self._diffuse_fitted(_dense(X))
+            self._node_embedding = self._diffuse_fitted(_dense(self._fit_X))
+            self.embedding_ = self._node_embedding[self.nodes_]
         return self
 
     def fit_transform(self, X, y=None):
@@ -246,7 +256,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         return self.fit(X).embedding_.copy()
 
     def _diffuse_fitted(self, G):
-        """Diffuse values ``G`` given for every fitted sample."""
+        """Diffuse values ``G`` given for every node of the fitted graph."""
         return diffuse(self._laplacian, G, self.step_size_, self.n_steps)
 
     def _new_edges(self, X, adjacency):
@@ -273,9 +283,9 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         """Diffuse new rows' values ``Z`` alongside fitted values ``G``.
 
         ``X`` (validated) places the new rows in the graph; ``G`` holds the
-        fitted samples' values at step 0. Returns ``(out, match)``: rows
-        identical to a fitted sample (``match >= 0``) are left for the caller
-        to fill with that sample's final value.
+        fitted nodes' values at step 0. Returns ``(out, match)``: rows
+        identical to a fitted node (``match >= 0``) are left for the caller
+        to fill with that node's final value.
 
         New rows go through in chunks of ``TRANSFORM_CHUNK_ROWS``, so that
         the neighbour queries and their weights take memory in proportion to
@@ -333,7 +343,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         X_fit = _dense(self._fit_X).astype(X.dtype, copy=False)
         out, match = self._diffuse_new(X, _dense(X), X_fit, adjacency)
         matched = match >= 0
-        out[matched] = self.embedding_[match[matched]]
+        out[matched] = self._node_embedding[match[matched]]
         return out
 
     def __sklearn_tags__(self):

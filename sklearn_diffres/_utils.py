@@ -41,3 +41,48 @@ def same_format(X, like):
     if not sp.issparse(like) and sp.issparse(X):
         return X.toarray()
     return X
+
+
+def distinct_rows(X):
+    """One representative per set of identical rows, in order of first sight.
+
+    Returns ``(first, inverse)``: ``first`` holds the index of the first of
+    each set of identical rows (increasing), and ``X[first][inverse]`` equals
+    ``X``. Without duplicates, both are ``arange(n_samples)``. ``-0.0`` and
+    ``0.0`` count as equal (they are at distance 0).
+
+    Dense rows are compared through their bytes; sparse rows through two
+    random projections, then checked entry by entry.
+    """
+    if sp.issparse(X):
+        X = sp.csr_matrix(X, copy=True)
+        X.sum_duplicates()
+        X.eliminate_zeros()
+        projection = np.random.RandomState(0).normal(size=(X.shape[1], 2))
+        keys = np.ascontiguousarray(X @ projection, dtype=np.float64) + 0.0
+    else:
+        keys = np.ascontiguousarray(X) + 0.0
+    _, first, inverse = _unique_rows(keys)
+    if sp.issparse(X):
+        # Equal projections of different rows are (almost surely) never seen;
+        # should they be, those rows become nodes of their own.
+        mismatch = np.flatnonzero(
+            np.diff(abs(X - X[first[inverse]]).tocsr().indptr) > 0
+        )
+        if mismatch.size:
+            inverse = inverse.copy()
+            inverse[mismatch] = first.size + np.arange(mismatch.size)
+            first = np.concatenate([first, mismatch])
+    # Number the sets in order of first sight: with no duplicates, nothing
+    # changes order.
+    order = np.argsort(first, kind="stable")
+    rank = np.empty_like(order)
+    rank[order] = np.arange(order.size)
+    return first[order], rank[inverse]
+
+
+def _unique_rows(A):
+    """``np.unique(A, axis=0)`` on the rows' bytes (faster, any float dtype)."""
+    rows = A.reshape(A.shape[0], -1)
+    view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
+    return np.unique(view.ravel(), return_index=True, return_inverse=True)

@@ -106,17 +106,19 @@ def test_defaults_never_refuse_bool_features():
 
 
 def binary_rows(n_samples=600):
-    # Three binary features: 8 distinct rows, each about 75 times. Ties among
-    # the copies make hubs, and lambda_max is far above 4 (the old default
-    # step 0.5 raised there, as on the titanic table).
+    # Three binary features: 8 distinct rows, each about 75 times. Before
+    # identical rows were merged into one node, ties among the copies made
+    # hubs and lambda_max was far above 4 (the old default step 0.5 raised
+    # there, as on the titanic table).
     X = np.random.RandomState(0).randint(0, 2, (n_samples, 3)).astype(float)
     return X, (X.sum(axis=1) > 1).astype(int)
 
 
 def test_defaults_never_refuse_duplicate_rows():
     X, y = binary_rows()
-    clf = _check_default_fit(X, few_labels(y, 5, 0))
-    assert clf.diffusion_.lambda_max_ > 4
+    with pytest.warns(UserWarning, match="only 8 distinct rows among its 600"):
+        clf = _check_default_fit(X, few_labels(y, 5, 0))
+    assert clf.diffusion_.graph_.shape == (8, 8)
     # Half the rows copies of the other half (wine): fitted as well.
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X)
@@ -129,9 +131,9 @@ def test_defaults_never_refuse_identical_rows():
 
 
 def test_explicit_unstable_step_still_raises():
-    X, y = binary_rows()
-    with pytest.raises(ValueError, match=r"step_size=0.5 is unstable"):
-        DiffusionResNetClassifier(step_size=0.5, max_epochs=5).fit(
+    X, y = make_moons(100, noise=0.1, random_state=0)
+    with pytest.raises(ValueError, match=r"step_size=4.0 is unstable"):
+        DiffusionResNetClassifier(step_size=4.0, max_epochs=5).fit(
             X, few_labels(y, 5, 0)
         )
 

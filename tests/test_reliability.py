@@ -223,3 +223,165 @@ def test_ctrl_c_during_fit_propagates_and_keeps_the_previous_model(moons):
         max_epochs=300, early_stopping=True, patience=5, random_state=0
     ).fit(X_full, y_full)
     assert len(stopped.net_.history_) < 300
+
+
+def _duplicate_cases():
+    """Iris (one duplicate pair), every row twice, integer-rounded moons."""
+    from sklearn.datasets import load_iris
+
+    iris, y_iris = load_iris(return_X_y=True)
+    moons, y_moons = make_moons(300, noise=0.3, random_state=0)
+    rounded = np.round(moons * 2)
+    return {
+        "iris": (iris, y_iris),
+        "twice": (np.r_[iris, iris], np.r_[y_iris, y_iris]),
+        "rounded moons": (rounded, y_moons),
+    }
+
+
+def _semi(y, per_class=5):
+    y_semi = np.full_like(y, -1)
+    for c in np.unique(y):
+        y_semi[np.flatnonzero(y == c)[:per_class]] = c
+    return y_semi
+
+
+def _check_identical_rows_identical(X, y, algorithm):
+    t = DiffusionTransformer(n_neighbors=10, sigma=3, neighbors_algorithm=algorithm)
+    Xt = t.fit_transform(X)
+    np.testing.assert_allclose(t.transform(X), Xt, rtol=0, atol=1e-6)
+    # Copies of a row share one node, and so one output.
+    _, first, inverse = np.unique(X, axis=0, return_index=True, return_inverse=True)
+    assert t.graph_.shape[0] == first.size < X.shape[0]
+    np.testing.assert_array_equal(Xt, Xt[first][inverse.ravel()])
+    clf = DiffusionResNetClassifier(
+        neighbors_algorithm=algorithm, max_epochs=15, random_state=0
+    ).fit(X, _semi(y))
+    np.testing.assert_allclose(
+        clf.predict_proba(X), clf.label_distributions_, rtol=0, atol=1e-6
+    )
+    np.testing.assert_array_equal(clf.predict(X), clf.transduction_)
+    proba = clf.label_distributions_
+    np.testing.assert_array_equal(proba, proba[first][inverse.ravel()])
+
+
+@pytest.mark.parametrize("name", ["iris", "twice", "rounded moons"])
+def test_identical_rows_are_treated_identically(name):
+    X, y = _duplicate_cases()[name]
+    _check_identical_rows_identical(X, y, "exact")
+
+
+def test_identical_rows_are_treated_identically_with_pynndescent():
+    # One test for the three cases: pynndescent compiles once per process.
+    for X, y in _duplicate_cases().values():
+        _check_identical_rows_identical(X, y, "nndescent")
+
+
+def test_rows_repeated_everywhere_warn_and_fit():
+    X = np.repeat(np.eye(4), 30, axis=0)
+    y = np.repeat(np.arange(4), 30)
+    with pytest.warns(UserWarning, match="only 4 distinct rows among its 120"):
+        clf = DiffusionResNetClassifier(max_epochs=30, random_state=0)
+        clf.fit(X, _semi(y, 2))
+    assert clf.diffusion_.graph_.shape == (4, 4)
+    assert (clf.transduction_ == y).mean() > 0.99
+
+
+def test_same_seeds_same_results_in_threads():
+    # Seeding went through torch's process-wide generator: fits in threads
+    # drew from one stream. Per-fit generators make them match a sequential
+    # run exactly (dropout noise included).
+    from joblib import Parallel, delayed, parallel_config
+
+    X, y = make_moons(200, noise=0.1, random_state=0)
+    y_semi = _semi(y)
+
+    def fit(seed):
+        clf = DiffusionResNetClassifier(
+            dropout=0.2, n_layers=10, max_epochs=20, random_state=seed
+        )
+        return clf.fit(X, y_semi).predict_proba(X)
+
+    seeds = [0, 1, 0, 1]
+    sequential = [fit(s) for s in seeds]
+    with parallel_config(backend="threading", n_jobs=4):
+        threaded = Parallel()(delayed(fit)(s) for s in seeds)
+    for a, b in zip(sequential, threaded):
+        np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(sequential[0], sequential[1])
+
+
+@pytest.mark.parametrize(
+    "marker", [None, np.nan, "-1", -1], ids=["None", "NaN", "str -1", "int -1"]
+)
+def test_string_labels_have_unlabelled_markers(moons, marker):
+    X, y_semi, _ = moons
+    names = np.array(["cat", "dog"], dtype=object)
+    y = names[np.maximum(y_semi, 0)]
+    y[y_semi == -1] = marker
+    if marker == "-1":
+        y = y.astype(str)  # what numpy makes of ["cat", -1]
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y)
+    assert clf.classes_.tolist() == ["cat", "dog"]
+    assert set(clf.transduction_) == {"cat", "dog"}
+
+
+def test_pandas_string_column_with_missing_labels(moons):
+    pd = pytest.importorskip("pandas", reason="pandas is not a dependency")
+    X, y_semi, _ = moons
+    y = pd.Series(np.where(y_semi == 0, "cat", "dog"), dtype="string")
+    y[y_semi == -1] = pd.NA
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y)
+    assert clf.classes_.tolist() == ["cat", "dog"]
+
+
+def test_string_targets_without_unlabelled_sample_warn(moons):
+    X, y_semi, _ = moons
+    y = np.where(y_semi == -1, "unlabeled", np.where(y_semi == 0, "cat", "dog"))
+    with pytest.warns(UserWarning, match="no unlabelled sample.*'unlabeled'"):
+        clf = DiffusionResNetClassifier(**FAST).fit(X, y)
+    assert "unlabeled" in clf.classes_
+
+
+def test_device_may_be_a_torch_device(moons):
+    import torch
+
+    X, y_semi, _ = moons
+    a = DiffusionResNetClassifier(**FAST, device=torch.device("cpu")).fit(X, y_semi)
+    b = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
+    np.testing.assert_array_equal(a.label_distributions_, b.label_distributions_)
+
+
+def test_model_selection_with_the_semi_supervised_split(moons):
+    # Named scorers see no -1 in SemiSupervisedKFold's test folds, so they
+    # agree with the estimator's own score (which ignores -1).
+    from sklearn.model_selection import cross_val_score
+
+    from sklearn_diffres import SemiSupervisedKFold
+
+    X, y_semi, _ = moons
+    y = y_semi.copy()
+    y[:60] = make_moons(300, noise=0.1, random_state=0)[1][:60]
+    clf = DiffusionResNetClassifier(**FAST)
+    cv = SemiSupervisedKFold(3)
+    named = cross_val_score(clf, X, y, cv=cv, scoring="accuracy")
+    own = cross_val_score(clf, X, y, cv=cv)
+    np.testing.assert_array_equal(named, own)
+    assert named.mean() > 0.6
+
+
+def test_calibration_on_held_out_labelled_rows(moons):
+    # The documented way: a fitted classifier, calibrated on labelled rows
+    # it did not see, has exactly the classifier's classes (no -1 column).
+    from sklearn.calibration import CalibratedClassifierCV
+    from sklearn.frozen import FrozenEstimator
+
+    X, y_semi, _ = moons
+    y = make_moons(300, noise=0.1, random_state=0)[1]
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
+    held_out = np.flatnonzero(y_semi == -1)[:60]
+    cal = CalibratedClassifierCV(FrozenEstimator(clf)).fit(X[held_out], y[held_out])
+    assert cal.classes_.tolist() == [0, 1]
+    proba = cal.predict_proba(X)
+    np.testing.assert_allclose(proba.sum(axis=1), 1)
+    assert cal.score(X, y) > 0.8
