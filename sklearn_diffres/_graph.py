@@ -19,7 +19,6 @@ equal our ``(n_neighbors + 2, sigma + 1)``: its few-shot default
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import warnings
 from numbers import Integral
 
 import numpy as np
@@ -188,18 +187,18 @@ class _NeighborIndex:
         return ind
 
 
-def _widths(distances, sigma):
-    """Self-tuning widths: distance to the ``sigma``-th nearest other point.
+def _widths(width, distances):
+    """Self-tuning widths: distance to the ``sigma``-th nearest other row.
 
     A zero width (the point has ``sigma`` or more exact duplicates) would make
-    ``0 / 0``; it is replaced by the row's smallest non-zero neighbour
-    distance, or by 1 when all its neighbours are duplicates.
+    ``0 / 0``; it is replaced by the row's smallest non-zero distance to a
+    candidate neighbour, or by 1 when there is none.
     """
-    width = distances[:, sigma - 1].copy()
+    width = np.array(width, dtype=np.float64)
     zero = width <= 0
     if zero.any():
         d = np.where(distances[zero] > 0, distances[zero], np.inf)
-        fallback = d.min(axis=1)
+        fallback = d.min(axis=1, initial=np.inf)
         fallback[~np.isfinite(fallback)] = 1.0
         width[zero] = fallback
     return width
@@ -228,16 +227,24 @@ class _KNNGraph:
     """Fitted kNN diffusion graph, able to attach new rows one way.
 
     With ``merge_duplicates`` (what the estimators use), identical rows are
-    one node of the graph: the graph is built on the distinct rows, and
-    ``nodes_[i]`` is the node of sample ``i``. Otherwise ties in the
-    neighbour search would be broken by sample order, so that copies of one
-    point got different graph rows (and low-index copies became hubs in
-    others' neighbour lists).
+    one node of the graph, weighted by its number of copies ``mass_``:
+    ``nodes_[i]`` is the node of sample ``i``. The graph is the reference
+    construction on the rows, with ties between identical rows shared out
+    instead of broken by sample order: a row's ``n_neighbors`` nearest other
+    rows are its own copies first (distance 0), then the copies of the
+    nearest other nodes, a node whose copies straddle the cut counting with
+    the copies that fit; ``sigma`` counts rows the same way. Two copies of a
+    point thus get the same graph row, and duplicates cannot become hubs
+    through the order of the samples. For a signal equal on copies the node
+    operator ``A`` gives exactly what the per-row graph gives; it is
+    symmetric in the mass-weighted inner product (``mass_[u] A[u, v] =
+    mass_[v] A[v, u]``), and plainly symmetric without duplicates, when it is
+    the per-row graph itself.
 
-    Kept for new rows: the neighbour index, the fitted nodes' rows, their
-    widths, their unnormalised degrees ``d_j`` (row sums of the kernel with
-    the self-loop) and the distance to their ``n_neighbors``-th neighbour
-    (how far they reach).
+    Kept for new rows: the neighbour index, the fitted nodes' rows and
+    masses, their widths, their unnormalised degrees ``d_j`` (row sums of the
+    kernel with the self-loop) and the distance to their ``n_neighbors``-th
+    nearest other row (how far they reach).
     """
 
     def __init__(
@@ -256,21 +263,35 @@ class _KNNGraph:
         self.n_jobs = n_jobs
         self.merge_duplicates = merge_duplicates
 
-    @property
-    def _n_search(self):
-        # The width may come from a neighbour beyond the kept ones.
-        return max(self.n_neighbors_, self.sigma_)
+    def _n_search(self, available):
+        # Enough nodes to hold n_neighbors and sigma rows, and the width may
+        # come from beyond the kept neighbours.
+        return min(max(self.n_neighbors, self.sigma), available)
 
-    def _kernel(self, X, Y, ind):
-        """Sorted kept neighbours, distances, widths and kernel rows."""
+    def _kernel(self, X, Y, ind, own):
+        """Kernel rows over candidate nodes, counting their copies.
+
+        ``ind`` holds candidate nodes (other than the row's own) for each row
+        of ``X``; ``own`` how many other copies of the row itself there are.
+        Returns the candidates sorted by distance, their distances, the
+        kernel weight towards each (copies taken times the Gaussian), the
+        weight towards the row's own copies, the widths and the reaches.
+        """
         m, k = ind.shape
         rows = np.repeat(np.arange(m), k)
         dist = _pair_distances(X, Y, rows, ind.ravel()).reshape(m, k)
         ind, dist = _sort_rows(ind, dist)
-        width = _widths(dist, self.sigma_)
-        ind, dist = ind[:, : self.n_neighbors_], dist[:, : self.n_neighbors_]
-        kernel = np.exp(-((dist / width[:, None]) ** 2))
-        return ind, dist, width, kernel
+        # Column 0 stands for the row's own copies, at distance 0.
+        counts = np.column_stack([own, self.mass_[ind]]).astype(np.float64)
+        dist0 = np.column_stack([np.zeros(m), dist])
+        before = np.cumsum(counts, axis=1) - counts
+        taken = np.clip(self.n_neighbors - before, 0, counts)
+        at_sigma = np.argmax(before + counts >= self.sigma, axis=1)
+        width = _widths(dist0[np.arange(m), at_sigma], dist)
+        last = counts.shape[1] - 1 - np.argmax(taken[:, ::-1] > 0, axis=1)
+        reach = dist0[np.arange(m), last]
+        kernel = taken[:, 1:] * np.exp(-((dist / width[:, None]) ** 2))
+        return ind, dist, kernel, taken[:, 0], width, reach
 
     def _rescaled(self, X):
         return X if self.scale_ == 1.0 else X * (1.0 / self.scale_)
@@ -279,7 +300,7 @@ class _KNNGraph:
         """The distinct rows of ``X``.
 
         Sets ``nodes_`` (the node of each sample), ``first_`` (the first
-        sample of each node) and the counts clipped to the distinct rows.
+        sample of each node) and ``mass_`` (the number of samples of each).
         """
         n = X.shape[0]
         if self.merge_duplicates:
@@ -288,23 +309,7 @@ class _KNNGraph:
                 X = X[self.first_]
         else:
             self.first_ = self.nodes_ = np.arange(n)
-        n_nodes = X.shape[0]
-        self.n_neighbors_ = min(self.n_neighbors, n_nodes - 1)
-        self.sigma_ = min(self.sigma, n_nodes - 1)
-        if n_nodes == 1:
-            warnings.warn(
-                f"All {n} samples of X are identical: the graph is one node, "
-                "and diffusion leaves it as it is.",
-                UserWarning,
-            )
-        elif self.n_neighbors_ < self.n_neighbors or self.sigma_ < self.sigma:
-            warnings.warn(
-                f"X has only {n_nodes} distinct rows among its {n} samples: "
-                f"the graph joins each to the {n_nodes - 1} others "
-                f"(n_neighbors={self.n_neighbors}, sigma={self.sigma} were "
-                "asked for).",
-                UserWarning,
-            )
+        self.mass_ = np.bincount(self.nodes_, minlength=X.shape[0]).astype(np.float64)
         return X
 
     def fit(self, X):
@@ -315,24 +320,29 @@ class _KNNGraph:
         X = self._merge_duplicates(self._rescaled(X))
         n = X.shape[0]
         self.X_ = X
-        if n == 1:
-            # Every sample is the same point: one node, its self-loop.
-            self.width_ = self.degree_ = np.ones(1)
-            self.reach_ = np.zeros(1)
-            self.graph_ = _clean_csr(sp.csr_matrix(np.ones((1, 1))))
-            return self
         exact = _use_exact(*X.shape, sp.issparse(X), self.neighbors_algorithm)
         self.index_ = _NeighborIndex(X, exact, self.random_state, self.n_jobs)
-        ind = self.index_.fitted_neighbors(self._n_search)
-        ind, dist, self.width_, kernel = self._kernel(X, X, ind)
-        self.degree_ = 1.0 + kernel.sum(axis=1)
-        self.reach_ = dist[:, -1]
-        # K with unit self-loops, then D^-1/2 K D^-1/2, then (W + W^T) / 2.
+        n_search = self._n_search(n - 1)
+        if n_search:
+            ind = self.index_.fitted_neighbors(n_search)
+        else:  # every sample is the same point
+            ind = np.zeros((n, 0), dtype=np.intp)
+        ind, _, kernel, own, self.width_, self.reach_ = self._kernel(
+            X, X, ind, self.mass_ - 1
+        )
+        self.degree_ = 1.0 + kernel.sum(axis=1) + own
+        # K with unit self-loops, then D^-1/2 K D^-1/2, then the average of
+        # each edge with its reverse: (W + W^T) / 2 on the rows, which on the
+        # nodes is (W + M^-1 W^T M) / 2 for the masses M.
         inv_sqrt = 1.0 / np.sqrt(self.degree_)
         data = kernel * inv_sqrt[:, None] * inv_sqrt[ind]
-        rows = np.repeat(np.arange(n), self.n_neighbors_)
+        rows = np.repeat(np.arange(n), ind.shape[1])
         W = sp.csr_matrix((data.ravel(), (rows, ind.ravel())), shape=(n, n))
-        W = (W + W.T) * 0.5 + sp.diags(1.0 / self.degree_)
+        if (self.mass_ == 1).all():
+            W_reverse = W.T
+        else:
+            W_reverse = sp.diags(1.0 / self.mass_) @ W.T @ sp.diags(self.mass_)
+        W = (W + W_reverse) * 0.5 + sp.diags((1.0 + own) / self.degree_)
         self.graph_ = _clean_csr(W)
         return self
 
@@ -341,27 +351,25 @@ class _KNNGraph:
 
         Returns ``(W_new, match)``. ``W_new`` is a sparse ``(m, n_nodes)``
         matrix computed as for a fitted row: the Gaussian kernel with the new
-        row's own width, scaled by ``1 / sqrt(d_new d_j)``, plus the reverse
-        edge where fitted node ``j`` would count the new row among its
-        neighbours, the two halved as the symmetrisation does. The fitted
-        nodes are not changed (one way). ``match[i]`` is the fitted node that
-        row ``i`` is identical to, or -1.
+        row's own width (copies counted as in fit), scaled by
+        ``1 / sqrt(d_new d_j)``, plus the reverse edges where the copies of
+        fitted node ``j`` would count the new row among their neighbours, the
+        two halved as the symmetrisation does. The fitted nodes are not
+        changed (one way). ``match[i]`` is the fitted node that row ``i`` is
+        identical to, or -1.
         """
         X = self._rescaled(same_format(X, self.X_))
         m, n = X.shape[0], self.X_.shape[0]
-        if n == 1:
-            dist = _pair_distances(X, self.X_, np.arange(m), np.zeros(m, dtype=int))
-            return sp.csr_matrix((m, 1)), np.where(dist == 0, 0, -1)
-        ind = self.index_.query(X, self._n_search)
-        ind, dist, _, kernel = self._kernel(X, self.X_, ind)
+        ind = self.index_.query(X, self._n_search(n))
+        ind, dist, kernel, _, _, _ = self._kernel(X, self.X_, ind, np.zeros(m))
         degree = 1.0 + kernel.sum(axis=1)
-        reverse = np.exp(-((dist / self.width_[ind]) ** 2))
+        reverse = self.mass_[ind] * np.exp(-((dist / self.width_[ind]) ** 2))
         reverse[dist > self.reach_[ind]] = 0.0
         data = 0.5 * (kernel + reverse) / np.sqrt(degree[:, None] * self.degree_[ind])
-        rows = np.repeat(np.arange(m), self.n_neighbors_)
+        rows = np.repeat(np.arange(m), ind.shape[1])
         W_new = sp.csr_matrix((data.ravel(), (rows, ind.ravel())), shape=(m, n))
         match = np.where(dist[:, 0] == 0, ind[:, 0], -1)
-        return W_new, match
+        return _clean_csr(W_new), match
 
 
 class _PrecomputedGraph:
@@ -376,6 +384,7 @@ class _PrecomputedGraph:
         # A no-op for an undirected graph; makes L symmetric for a directed one.
         self.graph_ = _clean_csr((W + W.T) * 0.5)
         self.first_ = self.nodes_ = np.arange(n)
+        self.mass_ = np.ones(n)
         return self
 
     def attach(self, adjacency):

@@ -17,16 +17,20 @@ from torch import nn
 
 
 class _DiffusionLayer(torch.autograd.Function):
-    """``P @ x`` for a constant symmetric sparse ``P``; the gradient is ``P @ g``."""
+    """``P @ x`` for a constant sparse ``P``; the gradient is ``P^T @ g``.
+
+    ``P^T`` is given (the same tensor when ``P`` is symmetric): torch's
+    sparse CSR product has no transposed form.
+    """
 
     @staticmethod
-    def forward(ctx, x, operator):
-        ctx.operator = operator
+    def forward(ctx, x, operator, operator_t):
+        ctx.operator_t = operator_t
         return operator @ x
 
     @staticmethod
     def backward(ctx, grad):
-        return ctx.operator @ grad, None
+        return ctx.operator_t @ grad, None, None
 
 
 def _spmm_into(out, operator, x):
@@ -50,8 +54,9 @@ class _DropoutDiffusion(torch.autograd.Function):
 
     ``P' = P / q`` folds in the dropout scale, ``q`` the keep probability.
     The masks are given as integer noise (see :func:`dropout_noise`):
-    ``keep_t = noise_t >= threshold``. Backward runs ``g <- keep_t * (P' g)``
-    in reverse (``P`` symmetric), recomputing each float mask from its noise
+    ``keep_t = noise_t >= threshold``. Backward runs ``g <- keep_t * (P'^T g)``
+    in reverse (``P'^T`` given; the same tensor when ``P`` is symmetric),
+    recomputing each float mask from its noise
     (1 or 2 bytes an entry are saved, not 4). Intermediate results cycle through
     the buffers of ``workspace`` (a list, filled on first use and kept by the
     caller): torch's sparse product into a fresh tensor (first-touch page
@@ -75,8 +80,8 @@ class _DropoutDiffusion(torch.autograd.Function):
         return workspace[0], workspace[1], (workspace[2], workspace[3])
 
     @staticmethod
-    def forward(ctx, x, operator, workspace, threshold, *noises):
-        ctx.operator = operator
+    def forward(ctx, x, operator, operator_t, workspace, threshold, *noises):
+        ctx.operator_t = operator_t
         ctx.workspace = workspace
         ctx.threshold = threshold
         ctx.save_for_backward(*noises)
@@ -96,12 +101,12 @@ class _DropoutDiffusion(torch.autograd.Function):
         g = grad.contiguous()
         mask, spread, bufs = _DropoutDiffusion._buffers(ctx.workspace, g)
         for t, noise in enumerate(reversed(noises)):
-            _spmm_into(spread, ctx.operator, g)
+            _spmm_into(spread, ctx.operator_t, g)
             torch.ge(noise, ctx.threshold, out=mask)
             out = bufs[t % 2] if t < len(noises) - 1 else torch.empty_like(g)
             torch.mul(spread, mask, out=out)
             g = out
-        return (g, None, None, None) + (None,) * len(noises)
+        return (g, None, None, None, None) + (None,) * len(noises)
 
 
 def dropout_threshold(p):
@@ -228,12 +233,14 @@ class DiffResNetModule(nn.Module):
     In training with dropout, each diffusion layer is preceded by dropout,
     as in the paper's graph experiments. Without dropout the classifier is
     applied first and the logits are diffused: diffusion is linear and
-    ``L 1 = 0``, so ``C (I - tau L)^T h + b = (I - tau L)^T (C h + b)``, and
-    diffusing ``n_classes`` columns is cheaper than ``width`` columns.
+    ``L 1 = 0``, so with ``P = I - tau L`` and ``n = n_layers``, ``P^n (h C^T)
+    + b = P^n (h C^T + b)``, and diffusing ``n_classes`` columns is cheaper
+    than ``width`` columns.
 
     Better still, when only the rows ``idx`` are wanted (the labelled nodes),
-    ``((I - tau L)^T g)[idx] = R g`` with ``R = ((I - tau L)^T E_idx)^T``
-    (``L`` is symmetric, ``E_idx`` the indicator columns of ``idx``): ``R``
+    ``(P^n g)[idx] = R g`` with ``R = ((P')^n E_idx)'`` (``'`` the transpose,
+    ``E_idx`` the indicator columns of ``idx``; ``P' = P`` unless the graph's
+    nodes carry masses, see ``_KNNGraph``): ``R``
     is computed once per set of rows and each later pass costs one product
     with a ``len(idx) x n`` matrix instead of ``n_layers`` sparse products.
     ``R`` is kept while it has at most ``READOUT_MAX_ENTRIES`` entries.
@@ -269,7 +276,9 @@ class DiffResNetModule(nn.Module):
             "features",
             "features_dense",
             "operator",
+            "operator_t",
             "operator_dropout",
+            "operator_dropout_t",
             "proto_distance",
         ):
             self.register_buffer(name, None, persistent=False)
@@ -325,16 +334,32 @@ class DiffResNetModule(nn.Module):
         device = self.classifier.weight.device
         self.features = self.features_dense = None
         self.operator = self.operator_dropout = None
+        self.operator_t = self.operator_dropout_t = None
         if features is not None:
             self.features = features.to(device)
             if features.layout == torch.sparse_csr:
                 self.features_dense = self.features.to_dense()
         if laplacian is not None:
             P = diffusion_operator(laplacian, self.step_size)
+            # P is symmetric unless identical rows were merged into nodes
+            # with masses (see _KNNGraph); backward needs P^T.
+            P_t = (
+                P
+                if (P != P.T).nnz == 0
+                else diffusion_operator(laplacian.T, self.step_size)
+            )
             self.operator = to_torch_sparse(P).to(device)
+            self.operator_t = (
+                self.operator if P_t is P else to_torch_sparse(P_t).to(device)
+            )
             if self.dropout > 0:
                 _, _, keep = dropout_threshold(self.dropout)
                 self.operator_dropout = to_torch_sparse(P / keep).to(device)
+                self.operator_dropout_t = (
+                    self.operator_dropout
+                    if P_t is P
+                    else to_torch_sparse(P_t / keep).to(device)
+                )
         self.proto_distance = (
             None if proto_distance is None else proto_distance.to(device)
         )
@@ -359,10 +384,15 @@ class DiffResNetModule(nn.Module):
                 self.n_layers, h.shape, dtype, h.device, self._noise_rng
             )
             return _DropoutDiffusion.apply(
-                h, self.operator_dropout, self._workspace, threshold, *noises
+                h,
+                self.operator_dropout,
+                self.operator_dropout_t,
+                self._workspace,
+                threshold,
+                *noises,
             )
         for _ in range(self.n_layers):
-            h = _DiffusionLayer.apply(h, self.operator)
+            h = _DiffusionLayer.apply(h, self.operator, self.operator_t)
         return h
 
     def _noise_generator(self, device):
@@ -385,7 +415,7 @@ class DiffResNetModule(nn.Module):
                 E = torch.zeros(n, idx.numel(), device=idx.device)
                 E[idx, torch.arange(idx.numel(), device=idx.device)] = 1.0
                 for _ in range(self.n_layers):
-                    E = self.operator @ E
+                    E = self.operator_t @ E
             self._readouts[key] = E.T.contiguous()
         return self._readouts[key]
 

@@ -42,6 +42,19 @@ def _same_rows(A, B):
     return np.array_equal(A, B)
 
 
+def _symmetrized(laplacian, mass):
+    """``M^1/2 L M^-1/2``: symmetric, with the eigenvalues of ``L``.
+
+    ``L`` of a graph whose nodes carry masses ``M`` (merged identical rows)
+    is symmetric in the mass-weighted inner product only.
+    """
+    if (mass == 1).all():
+        return laplacian
+    root = np.sqrt(mass)
+    L = sp.diags(root) @ laplacian @ sp.diags(1.0 / root)
+    return sp.csr_matrix((L + L.T) * 0.5)
+
+
 def _dense(X):
     return X.toarray() if sp.issparse(X) else np.asarray(X)
 
@@ -200,7 +213,9 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self.graph_ = self._graph.graph_
         # The graph was built (and its input checked) above: no re-validation.
         self.laplacian_ = _laplacian(self.graph_)
-        self.lambda_max_ = largest_eigenvalue(self.laplacian_, self.random_state)
+        self.lambda_max_ = largest_eigenvalue(
+            _symmetrized(self.laplacian_, self._graph.mass_), self.random_state
+        )
         if self.step_size == "auto":
             # A graph without edges has lambda_max 0: any step leaves it as is.
             self.step_size_ = 1.0 / self.lambda_max_ if self.lambda_max_ > 0 else 1.0

@@ -450,19 +450,25 @@ def test_dropout_diffusion_matches_plain_autograd():
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(50, 3))
-    P = diffusion_operator(graph_laplacian(diffusion_graph(X, 5, 2)), 0.5)
+    P_sym = diffusion_operator(graph_laplacian(diffusion_graph(X, 5, 2)), 0.5)
+    # A graph whose nodes carry masses has P = M^-1 S M, not symmetric.
+    mass = rng.randint(1, 4, size=50).astype(float)
+    P_mass = sp.csr_matrix(sp.diags(1 / mass) @ P_sym @ sp.diags(mass))
     dtype, threshold, keep = dropout_threshold(0.25)
     assert (dtype, keep) == (torch.int8, 0.75)
-    P_dense = torch.as_tensor(P.toarray(), dtype=torch.float32) / keep
-    P_torch = to_torch_sparse(P / keep)
     workspace = []
     generator = np.random.Generator(np.random.PCG64(0))
-    for seed in (0, 1):
+    for seed, P in [(0, P_sym), (1, P_sym), (2, P_mass), (3, P_mass)]:
+        P_dense = torch.as_tensor(P.toarray(), dtype=torch.float32) / keep
+        P_torch = to_torch_sparse(P / keep)
+        P_torch_t = to_torch_sparse(sp.csr_matrix(P.T) / keep)
         torch.manual_seed(seed)
         x = torch.randn(50, 4, requires_grad=True)
         noises = dropout_noise(6, x.shape, dtype, x.device, generator)
         weight = torch.randn(50, 4)
-        out = _DropoutDiffusion.apply(x, P_torch, workspace, threshold, *noises)
+        out = _DropoutDiffusion.apply(
+            x, P_torch, P_torch_t, workspace, threshold, *noises
+        )
         (grad,) = torch.autograd.grad((out * weight).sum(), x)
         ref = x
         for noise in noises:

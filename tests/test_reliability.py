@@ -277,14 +277,60 @@ def test_identical_rows_are_treated_identically_with_pynndescent():
         _check_identical_rows_identical(X, y, "nndescent")
 
 
-def test_rows_repeated_everywhere_warn_and_fit():
+def test_heavy_duplicates_are_their_own_neighbours():
+    # Each of 4 points 30 times: as in the graph of the rows, a point's 10
+    # nearest other rows are its own copies, so the 4 nodes stay apart.
     X = np.repeat(np.eye(4), 30, axis=0)
     y = np.repeat(np.arange(4), 30)
-    with pytest.warns(UserWarning, match="only 4 distinct rows among its 120"):
-        clf = DiffusionResNetClassifier(max_epochs=30, random_state=0)
-        clf.fit(X, _semi(y, 2))
-    assert clf.diffusion_.graph_.shape == (4, 4)
+    clf = DiffusionResNetClassifier(max_epochs=30, random_state=0)
+    clf.fit(X, _semi(y, 2))
+    W = clf.diffusion_.graph_
+    assert W.shape == (4, 4)
+    np.testing.assert_allclose(W.toarray(), np.eye(4))
     assert (clf.transduction_ == y).mean() > 0.99
+
+
+def _row_graph_with_shared_ties(X, n_neighbors, sigma):
+    """Dense transcription of the graph on the rows, ties shared out.
+
+    A row's kernel weight towards a point with several copies at the cut is
+    split evenly among them (what makes copies interchangeable).
+    """
+    n = X.shape[0]
+    D = np.sqrt(((X[:, None, :] - X[None, :, :]) ** 2).sum(axis=2))
+    K = np.zeros((n, n))
+    width = np.zeros(n)
+    for i in range(n):
+        others = np.delete(np.arange(n), i)
+        d = np.sort(D[i, others])
+        width[i] = d[sigma - 1] if d[sigma - 1] > 0 else d[d > 0].min()
+        cut = d[n_neighbors - 1]
+        inside = others[D[i, others] < cut]
+        at_cut = others[D[i, others] == cut]
+        share = (n_neighbors - inside.size) / at_cut.size
+        K[i, inside] = np.exp(-((D[i, inside] / width[i]) ** 2))
+        K[i, at_cut] = share * np.exp(-((cut / width[i]) ** 2))
+    degree = 1 + K.sum(axis=1)
+    W = K / np.sqrt(np.outer(degree, degree))
+    return (W + W.T) / 2 + np.diag(1 / degree)
+
+
+def test_merged_graph_equals_the_row_graph_with_shared_ties():
+    # For a signal equal on copies, diffusion over the nodes equals diffusion
+    # over the rows' graph with ties shared out among copies.
+    from sklearn_diffres._graph import _KNNGraph
+
+    rng = np.random.RandomState(0)
+    base = rng.normal(size=(12, 2))
+    X = base[rng.randint(0, 12, size=40)]
+    graph = _KNNGraph(5, 3, "exact", 0, None).fit(X)
+    W_rows = _row_graph_with_shared_ties(X, 5, 3)
+    L_rows = np.diag(W_rows.sum(axis=1)) - W_rows
+    L_nodes = graph_laplacian(graph.graph_).toarray()
+    signal = rng.normal(size=(graph.graph_.shape[0], 3))
+    np.testing.assert_allclose(
+        (L_nodes @ signal)[graph.nodes_], L_rows @ signal[graph.nodes_], atol=1e-12
+    )
 
 
 def test_same_seeds_same_results_in_threads():
