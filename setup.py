@@ -1,43 +1,17 @@
-from setuptools import find_packages, setup
+"""Shim for tools that still call setup.py; the metadata is in pyproject.toml.
 
-with open("README.rst", encoding="utf-8") as f:
-    long_description = f.read()
+Builds write their scratch files (``build/``, ``*.egg-info``) to a temporary
+directory, so that ``pip wheel .`` or ``pip install .`` leaves the source
+tree as it was.
+"""
 
-setup(
-    name="sklearn-diffres",
-    version="0.1.0.dev0",
-    description=(
-        "Diffusion Residual Networks (Diff-ResNet) for semi-supervised "
-        "learning with scikit-learn"
-    ),
-    long_description=long_description,
-    long_description_content_type="text/x-rst",
-    license="BSD-3-Clause",
-    packages=find_packages(include=["sklearn_diffres", "sklearn_diffres.*"]),
-    python_requires=">=3.10",
-    install_requires=[
-        "numpy>=1.24",
-        "scipy>=1.10",
-        "scikit-learn>=1.6",
-        "torch>=2.1",
-        "skorch>=1.0",
-        "pynndescent>=0.5.10",
-    ],
-    extras_require={
-        "tests": ["pytest>=7", "pytest-xdist>=3"],
-        "examples": ["matplotlib>=3.7"],
-        "docs": [
-            "sphinx>=7",
-            "pydata-sphinx-theme>=0.15",
-            "numpydoc>=1.6",
-            "sphinx-gallery>=0.15",
-            "matplotlib>=3.7",
-        ],
-    },
-    classifiers=[
-        "Intended Audience :: Science/Research",
-        "License :: OSI Approved :: BSD License",
-        "Programming Language :: Python :: 3",
-        "Topic :: Scientific/Engineering :: Artificial Intelligence",
-    ],
-)
+import atexit
+import shutil
+import tempfile
+
+from setuptools import setup
+
+_scratch = tempfile.mkdtemp(prefix="sklearn-diffres-build-")
+atexit.register(shutil.rmtree, _scratch, ignore_errors=True)
+
+setup(options={"build": {"build_base": _scratch}, "egg_info": {"egg_base": _scratch}})
