@@ -323,10 +323,16 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
     label_distributions_ : ndarray of shape (n_samples, n_classes)
         Class probabilities of every fitted sample.
     diffusion_ : DiffusionTransformer
-        The fitted graph, reused to attach new rows.
+        The fitted graph (``graph_``, ``laplacian_``, ``step_size_``,
+        ``nodes_``), reused to attach new rows, with ``n_steps =
+        n_layers_``. Its ``transform`` diffuses features over the fitted
+        graph as the network's diffusion layers do; ``embedding_`` is
+        computed on the first ``transform``.
     net_ : skorch.NeuralNetClassifier
-        The trained skorch net; ``net_.module_`` is the torch module and
-        ``net_.history_`` the training history.
+        The trained skorch net: ``net_.module_`` holds the trained weights
+        and ``net_.history_`` the training history. The graph is released
+        from the module after fit (pickles stay small), so predict with the
+        estimator, not with ``net_.predict``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -557,7 +563,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         if self.n_layers == "auto":
             # Chosen on the training labels only (validation ones stay unseen).
             self.n_layers_, self.n_layers_scores_ = select_n_layers(
-                self.diffusion_._laplacian,
+                self.diffusion_._operator(X_nodes.dtype),
                 self.diffusion_.step_size_,
                 X_nodes,
                 tr,

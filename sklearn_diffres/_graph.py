@@ -115,13 +115,24 @@ class _NeighborIndex:
     def __init__(self, X, exact, random_state=None, n_jobs=None):
         self.exact = exact
         self.n_samples = X.shape[0]
-        if exact:
-            self._nn = NearestNeighbors(n_jobs=n_jobs).fit(X)
-        else:
-            self._X = X
-            self._random_state = random_state
-            self._n_jobs = n_jobs
-            self._nn = None
+        self._X = X
+        self._random_state = random_state
+        self._n_jobs = n_jobs
+        self._nn = NearestNeighbors(n_jobs=n_jobs).fit(X) if exact else None
+
+    def __getstate__(self):
+        # An exact index is a copy of the rows plus a tree: rebuilt on first
+        # use after loading instead of pickled (the rows are pickled once,
+        # shared with the graph). pynndescent's index is costly to rebuild.
+        state = dict(self.__dict__)
+        if self.exact:
+            state["_nn"] = None
+        return state
+
+    def _exact_index(self):
+        if self._nn is None:
+            self._nn = NearestNeighbors(n_jobs=self._n_jobs).fit(self._X)
+        return self._nn
 
     def _nndescent(self, n_neighbors):
         # Imported here: pynndescent compiles numba kernels in every new
@@ -142,8 +153,9 @@ class _NeighborIndex:
     def fitted_neighbors(self, n_neighbors):
         """The ``n_neighbors`` nearest *other* fitted rows of every fitted row."""
         if self.exact:
-            ind = self._nn.kneighbors(n_neighbors=n_neighbors, return_distance=False)
-            return ind
+            return self._exact_index().kneighbors(
+                n_neighbors=n_neighbors, return_distance=False
+            )
         # Ask for one more and drop the point itself; with duplicates the point
         # may not come first, so drop it wherever it is (or the last column).
         self._nn = self._nndescent(n_neighbors + 1)
@@ -170,7 +182,7 @@ class _NeighborIndex:
         more candidates than that, for the caller to re-rank exactly.
         """
         if self.exact:
-            return self._nn.kneighbors(X, n_neighbors, return_distance=False)
+            return self._exact_index().kneighbors(X, n_neighbors, return_distance=False)
         if self._nn is None:
             self._nn = self._nndescent(n_neighbors + 1)
         if not getattr(self, "_prepared", False):

@@ -226,7 +226,6 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         # The rows of the graph's nodes (X itself unless rows repeat).
         first = self._graph.first_
         self._fit_X = X if first.size == X.shape[0] else X[first]
-        self._laplacian = self.laplacian_.astype(X.dtype)
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -272,7 +271,11 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
 
     def _diffuse_fitted(self, G):
         """Diffuse values ``G`` given for every node of the fitted graph."""
-        return diffuse(self._laplacian, G, self.step_size_, self.n_steps)
+        return diffuse(self._operator(G.dtype), G, self.step_size_, self.n_steps)
+
+    def _operator(self, dtype):
+        """``laplacian_`` in the values' float type (not kept: pickles stay small)."""
+        return self.laplacian_.astype(dtype, copy=False)
 
     def _new_edges(self, X, adjacency):
         """The validated edges of new rows (precomputed graph) or None (kNN)."""
@@ -327,7 +330,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             new = match[rows] < 0
             if new.any():
                 out[rows][new] = diffuse_attached(
-                    self._laplacian,
+                    self._operator(Z.dtype),
                     W_new[new].astype(Z.dtype),
                     Z[rows][new],
                     G,
@@ -358,8 +361,16 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         X_fit = _dense(self._fit_X).astype(X.dtype, copy=False)
         out, match = self._diffuse_new(X, _dense(X), X_fit, adjacency)
         matched = match >= 0
-        out[matched] = self._node_embedding[match[matched]]
+        out[matched] = self._fitted_embedding()[match[matched]]
         return out
+
+    def _fitted_embedding(self):
+        """The diffused fitted nodes; computed on first use when ``fit``
+        skipped it (the classifier's ``diffusion_`` only builds the graph)."""
+        if not hasattr(self, "_node_embedding"):
+            self._node_embedding = self._diffuse_fitted(_dense(self._fit_X))
+            self.embedding_ = self._node_embedding[self.nodes_]
+        return self._node_embedding
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -431,3 +431,33 @@ def test_calibration_on_held_out_labelled_rows(moons):
     proba = cal.predict_proba(X)
     np.testing.assert_allclose(proba.sum(axis=1), 1)
     assert cal.score(X, y) > 0.8
+
+
+def test_classifier_diffusion_is_a_working_transformer(moons):
+    # diffusion_ is documented as the fitted graph: its transform diffuses
+    # features over that graph for n_layers_ steps, as a transformer fitted
+    # with the same settings does.
+    X, y_semi, X_new = moons
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
+    own = DiffusionTransformer(
+        n_neighbors=10,
+        sigma=3,
+        step_size=clf.diffusion_.step_size_,
+        n_steps=clf.n_layers_,
+    ).fit(X.astype(np.float32))
+    np.testing.assert_allclose(
+        clf.diffusion_.transform(X_new), own.transform(X_new), atol=1e-5
+    )
+    np.testing.assert_allclose(clf.diffusion_.embedding_, own.embedding_, atol=1e-5)
+
+
+def test_pickles_hold_no_exact_index(moons):
+    import pickle
+
+    X, y_semi, X_new = moons
+    clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
+    loaded = pickle.loads(pickle.dumps(clf))
+    # The exact neighbour index is rebuilt on first use, not pickled.
+    assert loaded.diffusion_._graph.index_._nn is None
+    np.testing.assert_array_equal(loaded.predict_proba(X_new), clf.predict_proba(X_new))
+    assert loaded.diffusion_._graph.index_._nn is not None
