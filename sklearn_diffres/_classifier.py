@@ -20,6 +20,12 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
 
 from ._auto import select_n_layers
+from ._diffusion import (
+    ATTACH_MAX_ENTRIES,
+    ATTACH_PANELS,
+    ATTACH_POINTS,
+    AttachedDiffusion,
+)
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._module import (
     DiffResNetModule,
@@ -600,6 +606,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         self._fit_logits0 = self._logits0(X_nodes)
         logits = self.diffusion_._diffuse_fitted(self._fit_logits0)
         self._fit_logits = logits
+        self._attached_box = {}
         logits = logits[nodes]
         self.label_distributions_ = softmax(logits.astype(np.float64))
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
@@ -688,11 +695,44 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
         logits, match = self.diffusion_._diffuse_new(
-            X, self._logits0(X), self._fit_logits0, adjacency
+            X, self._logits0(X), self._fit_logits0, adjacency, self._attached()
         )
         matched = match >= 0
         logits[matched] = self._fit_logits[match[matched]]
         return logits
+
+    def _attached(self):
+        """The fitted logits' trajectory, summarised for new rows.
+
+        Built on the first prediction (one pass of ``n_layers_`` sparse
+        products) and kept, but not pickled; then a new row costs its
+        neighbours' values only (see :class:`AttachedDiffusion`). None when
+        it would exceed ``ATTACH_MAX_ENTRIES``.
+        """
+        box = self._attached_box  # created empty by fit (predict leaves
+        # the estimator's own attributes as they are)
+        if "cache" not in box:
+            G = self._fit_logits0
+            cache = None
+            size = ATTACH_PANELS * ATTACH_POINTS * G.size
+            if size <= ATTACH_MAX_ENTRIES and self.n_layers_ > 0:
+                W = self.diffusion_.graph_
+                off_diagonal = np.asarray(W.sum(axis=1)).ravel() - W.diagonal()
+                cache = AttachedDiffusion(
+                    self.diffusion_.laplacian_,
+                    G,
+                    self.diffusion_.step_size_,
+                    self.n_layers_,
+                    float(off_diagonal.max(initial=0.0)),
+                )
+            box["cache"] = cache
+        return box["cache"]
+
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "_attached_box" in state:
+            state["_attached_box"] = {}  # rebuilt on the first prediction
+        return state
 
     def decision_function(self, X, adjacency=None):
         """Logits of new rows after diffusion alongside the fitted graph.

@@ -297,7 +297,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             raise ValueError(f"adjacency has {A.shape[0]} rows but X has {X.shape[0]}.")
         return A
 
-    def _diffuse_new(self, X, Z, G, adjacency=None):
+    def _diffuse_new(self, X, Z, G, adjacency=None, attached=None):
         """Diffuse new rows' values ``Z`` alongside fitted values ``G``.
 
         ``X`` (validated) places the new rows in the graph; ``G`` holds the
@@ -309,7 +309,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         the neighbour queries and their weights take memory in proportion to
         a chunk, not to all new rows; each chunk runs the fitted rows'
         ``n_steps`` sparse products again. A row's result does not depend on
-        its chunk.
+        its chunk. ``attached`` (an :class:`AttachedDiffusion` of ``G``)
+        diffuses the rows it covers without those products.
         """
         m = X.shape[0]
         if (
@@ -328,6 +329,11 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                 X[rows] if edges is None else edges[rows]
             )
             new = match[rows] < 0
+            if attached is not None and new.any():
+                idx = np.flatnonzero(new)
+                done, covered = attached.apply(W_new[idx], Z[rows][idx])
+                out[rows][idx[covered]] = done[covered]
+                new[idx[covered]] = False
             if new.any():
                 out[rows][new] = diffuse_attached(
                     self._operator(Z.dtype),

@@ -461,3 +461,40 @@ def test_pickles_hold_no_exact_index(moons):
     assert loaded.diffusion_._graph.index_._nn is None
     np.testing.assert_array_equal(loaded.predict_proba(X_new), clf.predict_proba(X_new))
     assert loaded.diffusion_._graph.index_._nn is not None
+
+
+def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
+    # AttachedDiffusion interpolates the fitted trajectory at each new row's
+    # a = 1 - step * delta instead of rerunning the fitted graph; it must
+    # agree with the plain path to float32 precision.
+    import pickle
+
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(
+        1500, 8, n_informative=6, n_classes=4, n_clusters_per_class=1, random_state=0
+    )
+    y_semi = np.where(np.arange(1500) < 60, y, -1)
+    clf = DiffusionResNetClassifier(n_layers=50, max_epochs=10, random_state=0)
+    clf.fit(X[:1200], y_semi[:1200])
+    X_new = np.r_[X[1200:], X[1200:1210] * 6.0]
+    summarised = clf.decision_function(X_new)
+    cache = clf._attached_box["cache"]
+    W_new, _ = clf.diffusion_._graph.attach(X_new.astype(np.float32))
+    Z = np.zeros((len(X_new), 4), dtype=np.float32)
+    _, covered = cache.apply(W_new, Z)
+    assert covered.all()
+    # Rows nearly cut off from the graph (a near 1) are left to the plain path.
+    _, covered = cache.apply(W_new * 1e-4, Z)
+    assert not covered.any()
+    clf._attached_box["cache"] = None  # the plain path only
+    plain = clf.decision_function(X_new)
+    np.testing.assert_allclose(summarised, plain, rtol=0, atol=1e-5 * abs(plain).max())
+    # Not pickled; rebuilt on the first prediction after loading, and a refit
+    # starts afresh.
+    clf._attached_box["cache"] = cache
+    loaded = pickle.loads(pickle.dumps(clf))
+    assert loaded._attached_box == {}
+    np.testing.assert_array_equal(loaded.decision_function(X_new), summarised)
+    clf.fit(X[:1100], y_semi[:1100])
+    assert clf._attached_box == {}
