@@ -202,12 +202,17 @@ def test_ctrl_c_during_fit_propagates_and_keeps_the_previous_model(moons):
     # raises one); a user's Ctrl-C must still stop fit, not return a
     # half-trained model that looks fitted.
     import _thread
+    import signal
     import threading
 
     X, y_semi, X_new = moons
     clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
     before = clf.predict_proba(X_new)
     clf.set_params(max_epochs=20000)  # minutes: bounded if no interrupt came
+    # A process started in the background by a non-interactive shell
+    # inherits SIGINT ignored, and then interrupt_main does nothing: give
+    # SIGINT Python's own handler for the test.
+    handler = signal.signal(signal.SIGINT, signal.default_int_handler)
     timer = threading.Timer(3.0, _thread.interrupt_main)
     timer.start()
     try:
@@ -215,6 +220,7 @@ def test_ctrl_c_during_fit_propagates_and_keeps_the_previous_model(moons):
             clf.fit(X, y_semi)
     finally:
         timer.cancel()
+        signal.signal(signal.SIGINT, handler)
     np.testing.assert_array_equal(clf.predict_proba(X_new), before)
     # Early stopping, which ends training the same way, is not an interrupt
     # (fully labelled moons: it stops after a few dozen of 300 epochs).
