@@ -1,6 +1,6 @@
 """Serving: what ``predict`` of new rows costs, and how it grows with n.
 
-    python benchmarks/serving.py [--sizes 2000 10000 30000] [--repeats 5]
+    python benchmarks/serving.py [--sizes 2000 10000 30000] [--repeats 5] [--name serving]
 
 ``make_classification`` (32 features, 16 informative, 10 classes), 1% of the
 points labelled, ``DiffusionResNetClassifier`` with default parameters
@@ -41,6 +41,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[2000, 10000, 30000])
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--name", default="serving", help="results file name")
     args = parser.parse_args()
     torch.set_num_threads(1)
     rows = []
@@ -73,7 +74,7 @@ def main():
         )
         print(rows[-1], flush=True)
     write_table(
-        "serving",
+        args.name,
         "Serving: predict of new rows against the fitted graph",
         [
             "fitted n",
