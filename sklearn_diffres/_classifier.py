@@ -15,6 +15,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted
@@ -276,6 +277,14 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         Number of residual blocks before the diffusion.
     alpha : float, default=0.0
         Weight of the prototype loss of the paper's few-shot code (0: off).
+    class_weight : dict, 'balanced' or None, default=None
+        Weights of the classes in the cross-entropy of the labelled samples
+        (and of the early-stopping validation loss), as ``{label: weight}``
+        (classes not named weigh 1). 'balanced' weighs each class by
+        ``n_labelled / (n_classes * n_labelled_in_class)``, computed on the
+        labelled training samples, as scikit-learn defines it: few labels
+        are often imbalanced, and the minority classes are then predicted
+        more often. None: every labelled sample weighs the same.
     optimizer : {'sgd', 'adam'} or torch.optim.Optimizer subclass, \
             default='sgd'
         'sgd' uses momentum 0.9, as the paper's few-shot and synthetic code.
@@ -391,6 +400,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "hidden_layer_size": [Interval(Integral, 1, None, closed="left"), None],
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
+        "class_weight": [StrOptions({"balanced"}), dict, None],
         "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -418,6 +428,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         hidden_layer_size=None,
         n_blocks=1,
         alpha=0.0,
+        class_weight=None,
         optimizer="sgd",
         lr=0.1,
         weight_decay=1e-4,
@@ -441,6 +452,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         self.hidden_layer_size = hidden_layer_size
         self.n_blocks = n_blocks
         self.alpha = alpha
+        self.class_weight = class_weight
         self.optimizer = optimizer
         self.lr = lr
         self.weight_decay = weight_decay
@@ -581,7 +593,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             self.diffusion_.set_params(n_steps=self.n_layers_)
         else:
             self.n_layers_ = self.n_layers
-        net = self._build_net(X.shape[1], n_classes, va, y_va)
+        net = self._build_net(X.shape[1], n_classes, va, y_va, y_tr)
         proto = None
         if self.alpha > 0:
             proto = torch.as_tensor(
@@ -633,12 +645,32 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 "before fit."
             )
 
-    def _build_net(self, n_features, n_classes, valid_idx, valid_y):
+    def _class_weights(self, y_tr):
+        """Class weights of the loss by class code, or None (unweighted)."""
+        if self.class_weight is None:
+            return None
+        if isinstance(self.class_weight, str):  # 'balanced'
+            return compute_class_weight(
+                "balanced", classes=np.arange(len(self.classes_)), y=y_tr
+            )
+        unknown = set(self.class_weight) - set(self.classes_.tolist())
+        if unknown:
+            raise ValueError(
+                f"class_weight names labels that are not classes of y: "
+                f"{sorted(unknown, key=repr)!r}; the classes are "
+                f"{self.classes_.tolist()!r}."
+            )
+        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_.tolist()])
+
+    def _build_net(self, n_features, n_classes, valid_idx, valid_y, train_y):
         from skorch.dataset import Dataset
         from skorch.helper import predefined_split
 
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
         extra = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
+        weights = self._class_weights(train_y)
+        if weights is not None:
+            extra["criterion__weight"] = torch.as_tensor(weights, dtype=torch.float32)
         if self.optimizer == "adam" and _fused_adam_available(self._device):
             extra["optimizer__fused"] = True
         callbacks = [("training_guard", _TrainingGuard())]

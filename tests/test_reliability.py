@@ -504,3 +504,26 @@ def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
     np.testing.assert_array_equal(loaded.decision_function(X_new), summarised)
     clf.fit(X[:1100], y_semi[:1100])
     assert clf._attached_box == {}
+
+
+def test_balanced_class_weight_raises_minority_recall():
+    # Few labels are often imbalanced: 40 labels of one class, 3 of the
+    # other, on two overlapping blobs.
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(900, centers=[[0, 0], [1.6, 0]], cluster_std=0.8, random_state=0)
+    rng = np.random.RandomState(0)
+    y_semi = np.full_like(y, -1)
+    y_semi[rng.choice(np.flatnonzero(y == 0), 40, replace=False)] = 0
+    y_semi[rng.choice(np.flatnonzero(y == 1), 3, replace=False)] = 1
+    minority = (y == 1) & (y_semi == -1)
+
+    def recall(class_weight):
+        clf = DiffusionResNetClassifier(class_weight=class_weight, random_state=0)
+        return (clf.fit(X, y_semi).transduction_[minority] == 1).mean()
+
+    plain, balanced = recall(None), recall("balanced")
+    assert balanced > plain + 0.1
+    assert recall({1: 40 / 3}) > plain + 0.1
+    with pytest.raises(ValueError, match=r"class_weight names labels .*\[2\]"):
+        DiffusionResNetClassifier(class_weight={2: 1.0}, max_epochs=2).fit(X, y_semi)
