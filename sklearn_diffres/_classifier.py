@@ -123,12 +123,13 @@ _DEVICE_TYPES = ("cpu", "cuda")
 def _check_device(device):
     """``device`` as a string; a ValueError naming it unless it can be used."""
     try:
-        kind = torch.device(device).type
+        parsed = torch.device(device)
     except (RuntimeError, TypeError, ValueError) as exc:
         raise ValueError(
             f"device={device!r} is not a torch device ({exc}); use 'cpu' or "
             "'cuda' (or 'cuda:N')."
         ) from None
+    kind = parsed.type
     if kind not in _DEVICE_TYPES:
         raise ValueError(
             f"device={device!r} is not supported: the network trains on "
@@ -139,7 +140,7 @@ def _check_device(device):
             f"device={device!r} was asked for but CUDA is not available on "
             "this machine; use device='cpu'."
         )
-    return str(torch.device(device))
+    return str(parsed)
 
 
 def _check_optimizer(optimizer):
@@ -742,8 +743,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         neighbours' values only (see :class:`AttachedDiffusion`). None when
         it would exceed ``ATTACH_MAX_ENTRIES``.
         """
-        box = self._attached_box  # created empty by fit (predict leaves
-        # the estimator's own attributes as they are)
+        # A dict made empty by fit: filling it leaves the estimator's own
+        # attributes as they are (predict must not change them).
+        box = self._attached_box
         if "cache" not in box:
             G = self._fit_logits0
             cache = None

@@ -200,11 +200,12 @@ class _NeighborIndex:
 
 
 def _widths(width, distances):
-    """Self-tuning widths: distance to the ``sigma``-th nearest other row.
+    """Self-tuning widths ``width`` (each row's distance to its ``sigma``-th
+    nearest other row) with the zeros replaced.
 
     A zero width (the point has ``sigma`` or more exact duplicates) would make
     ``0 / 0``; it is replaced by the row's smallest non-zero distance to a
-    candidate neighbour, or by 1 when there is none.
+    candidate neighbour in ``distances``, or by 1 when there is none.
     """
     width = np.array(width, dtype=np.float64)
     zero = width <= 0

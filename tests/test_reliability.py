@@ -17,14 +17,19 @@ from sklearn_diffres import (
 FAST = dict(n_neighbors=10, sigma=3, max_epochs=15, random_state=0)
 
 
+def _semi(y, per_class=5):
+    """The first ``per_class`` labels of each class; the rest become -1."""
+    y_semi = np.full_like(y, -1)
+    for c in np.unique(y):
+        y_semi[np.flatnonzero(y == c)[:per_class]] = c
+    return y_semi
+
+
 @pytest.fixture(scope="module")
 def moons():
     X, y = make_moons(300, noise=0.1, random_state=0)
-    y_semi = np.full_like(y, -1)
-    for c in (0, 1):
-        y_semi[np.flatnonzero(y == c)[:5]] = c
     X_new = make_moons(40, noise=0.1, random_state=1)[0]
-    return X, y_semi, X_new
+    return X, _semi(y), X_new
 
 
 @pytest.mark.parametrize("fit_sparse", [False, True])
@@ -243,13 +248,6 @@ def _duplicate_cases():
         "twice": (np.r_[iris, iris], np.r_[y_iris, y_iris]),
         "rounded moons": (rounded, y_moons),
     }
-
-
-def _semi(y, per_class=5):
-    y_semi = np.full_like(y, -1)
-    for c in np.unique(y):
-        y_semi[np.flatnonzero(y == c)[:per_class]] = c
-    return y_semi
 
 
 def _check_identical_rows_identical(X, y, algorithm):
