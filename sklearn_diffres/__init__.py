@@ -12,6 +12,7 @@ from ._graph import (
     graph_laplacian,
     normalize_adjacency,
 )
+from ._polynomial import POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
 
@@ -21,6 +22,7 @@ __all__ = [
     "AUTO_N_LAYERS",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
+    "POLYNOMIAL_TOLERANCE",
     "SemiSupervisedKFold",
     "DiffusionResNetClassifier",
     "DiffusionTransformer",

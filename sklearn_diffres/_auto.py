@@ -94,7 +94,16 @@ def loo_ridge_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
     return accuracy, float((residual**2).sum())
 
 
-def select_n_layers(laplacian, step_size, X, labelled, y, n_classes, random_state=None):
+def select_n_layers(
+    laplacian,
+    step_size,
+    X,
+    labelled,
+    y,
+    n_classes,
+    random_state=None,
+    lambda_max=None,
+):
     """Choose the number of diffusion layers among ``AUTO_N_LAYERS``.
 
     Parameters
@@ -113,6 +122,9 @@ def select_n_layers(laplacian, step_size, X, labelled, y, n_classes, random_stat
         Number of classes.
     random_state : int, RandomState instance or None, default=None
         Seeds the random projection of wide inputs.
+    lambda_max : float, default=None
+        Largest eigenvalue of ``L``; given, long stretches of layers are
+        computed as one polynomial (see :func:`~sklearn_diffres._diffusion.diffuse`).
 
     Returns
     -------
@@ -132,7 +144,7 @@ def select_n_layers(laplacian, step_size, X, labelled, y, n_classes, random_stat
     scores = []
     done = 0
     for n_layers in AUTO_N_LAYERS:
-        Z = diffuse(laplacian, Z, step_size, n_layers - done)
+        Z = diffuse(laplacian, Z, step_size, n_layers - done, lambda_max=lambda_max)
         done = n_layers
         # Standardised over every fitted sample, not the labelled ones only:
         # the scale of each diffused feature is a property of the data.

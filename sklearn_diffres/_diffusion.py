@@ -5,6 +5,8 @@
 
 import numpy as np
 
+from ._polynomial import DiffusionPolynomial
+
 #: Explicit Euler ``x <- (I - tau L) x`` is stable while ``tau * lambda <= 2``.
 STABILITY_LIMIT = 2.0
 
@@ -20,8 +22,18 @@ def check_stability(step_size, lambda_max):
         )
 
 
-def diffuse(laplacian, X, step_size, n_steps):
-    """``n_steps`` steps of ``x <- x - step_size * L x`` (returns a new array)."""
+def diffuse(laplacian, X, step_size, n_steps, lambda_max=None):
+    """``n_steps`` steps of ``x <- x - step_size * L x`` (returns a new array).
+
+    Given ``lambda_max``, the largest eigenvalue of ``L``, many steps are
+    computed as one Chebyshev polynomial of ``L`` when that takes fewer
+    products (see :class:`~sklearn_diffres._polynomial.DiffusionPolynomial`;
+    the two agree to ``POLYNOMIAL_TOLERANCE`` times the size of ``X``).
+    """
+    if lambda_max is not None:
+        polynomial = DiffusionPolynomial.build(step_size, lambda_max, n_steps)
+        if polynomial is not None:
+            return polynomial.apply(laplacian, X, step_size)
     X = np.array(X, copy=True)
     for _ in range(n_steps):
         X -= step_size * (laplacian @ X)

@@ -15,6 +15,8 @@ from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
 
+from ._polynomial import DiffusionPolynomial
+
 
 class _DiffusionLayer(torch.autograd.Function):
     """``P @ x`` for a constant sparse ``P``; the gradient is ``P^T @ g``.
@@ -31,6 +33,25 @@ class _DiffusionLayer(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad):
         return ctx.operator_t @ grad, None, None
+
+
+class _PolynomialDiffusion(torch.autograd.Function):
+    """``p(P) @ x`` for a :class:`DiffusionPolynomial` ``p``; the gradient is
+    ``p(P^T) @ g`` (``P^T`` given, as for :class:`_DiffusionLayer`).
+
+    One autograd node: nothing but ``P^T`` is kept for backward.
+    """
+
+    @staticmethod
+    def forward(ctx, x, operator, operator_t, polynomial):
+        ctx.operator_t = operator_t
+        ctx.polynomial = polynomial
+        return polynomial.evaluate(x, lambda v: operator @ v)
+
+    @staticmethod
+    def backward(ctx, grad):
+        operator_t = ctx.operator_t
+        return ctx.polynomial.evaluate(grad, lambda v: operator_t @ v), None, None, None
 
 
 def _spmm_into(out, operator, x):
@@ -244,6 +265,11 @@ class DiffResNetModule(nn.Module):
     is computed once per set of rows and each later pass costs one product
     with a ``len(idx) x n`` matrix instead of ``n_layers`` sparse products.
     ``R`` is kept while it has at most ``READOUT_MAX_ENTRIES`` entries.
+
+    Given ``lambda_max`` (the largest eigenvalue of ``L``), the layers
+    without dropout (and the readout) run as one Chebyshev polynomial of
+    ``P`` when it takes fewer products than ``n_layers``
+    (:class:`~sklearn_diffres._polynomial.DiffusionPolynomial`).
     """
 
     #: Largest dense readout matrix ``R`` kept (entries; float32).
@@ -259,6 +285,7 @@ class DiffResNetModule(nn.Module):
         residual_block="mlp",
         hidden_layer_size=None,
         n_blocks=1,
+        lambda_max=None,
     ):
         super().__init__()
         hidden = n_features if hidden_layer_size is None else hidden_layer_size
@@ -272,6 +299,8 @@ class DiffResNetModule(nn.Module):
         self.step_size = step_size
         self.n_layers = n_layers
         self.dropout = dropout
+        self.lambda_max = lambda_max
+        self._polynomial = None
         for name in (
             "features",
             "features_dense",
@@ -335,6 +364,7 @@ class DiffResNetModule(nn.Module):
         self.features = self.features_dense = None
         self.operator = self.operator_dropout = None
         self.operator_t = self.operator_dropout_t = None
+        self._polynomial = None
         if features is not None:
             self.features = features.to(device)
             if features.layout == torch.sparse_csr:
@@ -352,6 +382,10 @@ class DiffResNetModule(nn.Module):
             self.operator_t = (
                 self.operator if P_t is P else to_torch_sparse(P_t).to(device)
             )
+            if self.lambda_max is not None:
+                self._polynomial = DiffusionPolynomial.build(
+                    self.step_size, self.lambda_max, self.n_layers
+                )
             if self.dropout > 0:
                 _, _, keep = dropout_threshold(self.dropout)
                 self.operator_dropout = to_torch_sparse(P / keep).to(device)
@@ -391,6 +425,10 @@ class DiffResNetModule(nn.Module):
                 threshold,
                 *noises,
             )
+        if self._polynomial is not None:
+            return _PolynomialDiffusion.apply(
+                h, self.operator, self.operator_t, self._polynomial
+            )
         for _ in range(self.n_layers):
             h = _DiffusionLayer.apply(h, self.operator, self.operator_t)
         return h
@@ -414,8 +452,11 @@ class DiffResNetModule(nn.Module):
             with torch.no_grad():
                 E = torch.zeros(n, idx.numel(), device=idx.device)
                 E[idx, torch.arange(idx.numel(), device=idx.device)] = 1.0
-                for _ in range(self.n_layers):
-                    E = self.operator_t @ E
+                if self._polynomial is not None:
+                    E = self._polynomial.evaluate(E, lambda v: self.operator_t @ v)
+                else:
+                    for _ in range(self.n_layers):
+                        E = self.operator_t @ E
             self._readouts[key] = E.T.contiguous()
         return self._readouts[key]
 

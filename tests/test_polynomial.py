@@ -1,0 +1,81 @@
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import make_moons
+
+from sklearn_diffres import DiffusionTransformer
+from sklearn_diffres._diffusion import diffuse
+from sklearn_diffres._module import DiffResNetModule, to_torch
+from sklearn_diffres._polynomial import POLYNOMIAL_TOLERANCE, DiffusionPolynomial
+
+
+@pytest.fixture(scope="module")
+def graph():
+    """A kNN graph whose nodes carry masses (repeated rows): L is not symmetric."""
+    X, _ = make_moons(300, noise=0.1, random_state=0)
+    X = np.vstack([X, X[:40], X[:10]])
+    t = DiffusionTransformer(n_neighbors=8, sigma=4, n_steps=0).fit(X)
+    L = t.laplacian_
+    assert abs(L - L.T).max() > 1e-3  # the transposed path is exercised
+    return t._fit_X, L, t.lambda_max_
+
+
+# (layers, step_size * lambda_max / 2): 'auto' is 0.5; near the limit of 1,
+# twenty layers save nothing and stay explicit.
+@pytest.mark.parametrize(
+    "n_steps, limit", [(20, 0.5), (60, 0.5), (200, 0.5), (60, 0.99), (200, 0.99)]
+)
+def test_polynomial_matches_explicit_layers(graph, n_steps, limit):
+    X, L, lam = graph
+    step = 2 * limit / lam
+    polynomial = DiffusionPolynomial.build(step, lam, n_steps)
+    assert polynomial is not None and polynomial.degree < n_steps
+    Z = np.random.RandomState(0).normal(size=(X.shape[0], 3))
+    plain = diffuse(L, Z, step, n_steps)
+    fast = diffuse(L, Z, step, n_steps, lambda_max=lam)
+    # The bound of the truncated series, in the mass norm; a small slack
+    # for the conversion to the plain norm.
+    assert np.abs(fast - plain).max() <= 20 * POLYNOMIAL_TOLERANCE * np.abs(Z).max()
+    # float32 stays float32, and as close.
+    Z32, L32 = Z.astype(np.float32), L.astype(np.float32)
+    fast32 = diffuse(L32, Z32, step, n_steps, lambda_max=lam)
+    assert fast32.dtype == np.float32
+    np.testing.assert_allclose(fast32, plain, atol=1e-5)
+
+
+def test_polynomial_only_where_it_saves_products():
+    # The paper's ten layers and fewer keep the explicit layers exactly.
+    assert all(DiffusionPolynomial.build(1.0, 1.0, n) is None for n in range(11))
+    assert DiffusionPolynomial.build(1.0, 0.0, 200) is None  # no edges: P = I
+    # 'auto' step (1 / lambda_max): products for 20, 50, 100, 200 layers.
+    degrees = [
+        DiffusionPolynomial.build(1.0, 1.0, n).degree for n in (20, 50, 100, 200)
+    ]
+    assert degrees == sorted(degrees) and degrees[-1] <= 55, degrees
+
+
+def test_module_polynomial_forward_and_gradients_match_layers(graph):
+    X, L, lam = graph
+    step, n_layers = 1.0 / lam, 120
+    idx = torch.arange(0, 300, 15)
+    target = torch.arange(idx.numel()) % 2
+    results = []
+    for lambda_max in (None, lam):
+        module = DiffResNetModule(
+            2, 2, step_size=step, n_layers=n_layers, lambda_max=lambda_max
+        )
+        module.reset_parameters(0)
+        module.set_graph(to_torch(X), L)
+        assert (module._polynomial is None) == (lambda_max is None)
+        module.eval()
+        readout = module(idx)  # precomputed readout rows
+        module.READOUT_MAX_ENTRIES = 0  # diffuse every node's class scores
+        logits = module(idx)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        grad = torch.autograd.grad(loss, module.blocks[0].fc1.weight)[0]
+        results.append((readout.detach(), logits.detach(), grad))
+    (r0, l0, g0), (r1, l1, g1) = results
+    assert g0.abs().sum() > 0
+    for got, want in ((r1, r0), (l1, l0), (r0, l0)):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
+    np.testing.assert_allclose(g1.numpy(), g0.numpy(), atol=1e-5)
