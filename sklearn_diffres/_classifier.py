@@ -18,7 +18,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted
 
 from ._auto import select_n_layers
 from ._diffusion import (
@@ -543,7 +543,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         return tr, y_tr, va, y_va
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y):
+    def fit(self, X, y, sample_weight=None):
         """Build the graph on all of X and train on its labelled samples.
 
         Parameters
@@ -552,6 +552,13 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             All samples, labelled or not; every one is a node of the graph.
         y : array-like of shape (n_samples,)
             Targets, ``-1`` for unlabelled samples.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Weights of the labelled samples in the training loss (multiplied
+            by ``class_weight``); the loss is their weighted mean. The
+            weights of unlabelled samples are not used, and no weight
+            changes the graph: a weight of 2 is not the same as the row
+            given twice (which adds a node's mass to the graph). None: every
+            labelled sample weighs 1.
 
         Returns
         -------
@@ -560,9 +567,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             it was before (unfitted, or with its previous model).
         """
         with restore_on_failure(self):
-            return self._fit(X, y)
+            return self._fit(X, y, sample_weight)
 
-    def _fit(self, X, y):
+    def _fit(self, X, y, sample_weight=None):
         self._device = _check_device(self.device)
         _check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
@@ -591,6 +598,17 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         X_nodes, nodes = self.diffusion_._fit_X, self.diffusion_.nodes_
 
         tr, y_tr, va, y_va = self._split_validation(labelled_idx, y_enc, rng)
+        weights_tr = None
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(
+                sample_weight, X, dtype=np.float32, ensure_non_negative=True
+            )
+            weights_tr = sample_weight[tr]
+            if not weights_tr.sum() > 0:
+                raise ValueError(
+                    "sample_weight is 0 for every labelled sample the network "
+                    "trains on; give some labelled samples a positive weight."
+                )
         tr = nodes[tr]
         va = None if va is None else nodes[va]
         if self.n_layers == "auto":
@@ -609,6 +627,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         else:
             self.n_layers_ = self.n_layers
         net = self._build_net(X.shape[1], n_classes, va, y_va, y_tr)
+        if weights_tr is not None:
+            net.set_params(train_weight=torch.as_tensor(weights_tr))
         proto = None
         if self.alpha > 0:
             proto = torch.as_tensor(

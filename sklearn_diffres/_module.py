@@ -559,15 +559,36 @@ class _GraphNet(NeuralNetClassifier):
     The loss is cross-entropy on the given nodes, plus in training the
     prototype term of the paper's few-shot code weighted by ``alpha``:
     ``sum_i sum_c softmax(logits_i)_c * ||x_i - p_c||`` over unlabelled nodes.
+    ``train_weight`` (one weight per training sample, in the order given to
+    ``fit``: training is full batch, unshuffled) makes the training
+    cross-entropy the weighted mean ``sum_i w_i c_i l_i / sum_i w_i c_i``
+    (``c_i`` the criterion's class weight of sample ``i``).
     """
 
-    def __init__(self, *args, alpha=0.0, **kwargs):
+    def __init__(self, *args, alpha=0.0, train_weight=None, **kwargs):
         super().__init__(*args, **kwargs)
         self.alpha = alpha
+        self.train_weight = train_weight
 
     def get_loss(self, y_pred, y_true, X=None, training=False):
         logits, all_logits = y_pred if isinstance(y_pred, tuple) else (y_pred, None)
-        loss = self.criterion_(logits, y_true.to(logits.device))
+        y_true = y_true.to(logits.device)
+        if training and self.train_weight is not None:
+            weight = self.train_weight.to(logits.device)
+            if weight.shape != y_true.shape:
+                raise RuntimeError("train_weight needs one full unshuffled batch")
+            class_weight = self.criterion_.weight
+            if class_weight is not None:
+                per_sample = F.cross_entropy(
+                    logits, y_true, weight=class_weight, reduction="none"
+                )
+                norm = (weight * class_weight[y_true]).sum()
+            else:
+                per_sample = F.cross_entropy(logits, y_true, reduction="none")
+                norm = weight.sum()
+            loss = (weight * per_sample).sum() / norm
+        else:
+            loss = self.criterion_(logits, y_true)
         if training and all_logits is not None:
             distance = self.module_.proto_distance
             loss = loss + self.alpha * (F.softmax(all_logits, dim=1) * distance).sum()

@@ -19,6 +19,21 @@ EXPECTED_FAILED = {
         # ValueError saying so. The multiclass and string-label parts of this
         # check are covered by test_classifier.py::test_string_labels.
         "check_classifiers_classes": "-1 marks unlabelled samples, not a class",
+        # These checks expect a weight of k to equal the row repeated k times
+        # (and a weight of 0 to equal the row left out). Here every row is a
+        # node of the graph and sample_weight only weighs the labelled rows'
+        # loss: repeating a row adds a node's mass, leaving one out removes a
+        # node, and both change the diffusion of every other row. That a
+        # weight of 0 equals an unused label is tested in test_weights.py.
+        "check_sample_weight_equivalence_on_dense_data": (
+            "sample_weight weighs the loss; repeating a row changes the graph"
+        ),
+        "check_sample_weight_equivalence_on_sparse_data": (
+            "sample_weight weighs the loss; repeating a row changes the graph"
+        ),
+        "check_sample_weights_invariance(kind=zeros)": (
+            "a row left out is a node less of the graph; weight 0 keeps it"
+        ),
     },
 }
 
