@@ -4,7 +4,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from ._auto import AUTO_N_LAYERS
-from ._classifier import DiffusionResNetClassifier, unlabelled_mask
+from ._classifier import (
+    GRADIENT_CLIP_NORM,
+    DiffusionResNetClassifier,
+    unlabelled_mask,
+)
 from ._graph import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
     EXACT_NEIGHBORS_MAX_WORK,
@@ -22,6 +26,7 @@ __all__ = [
     "AUTO_N_LAYERS",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
+    "GRADIENT_CLIP_NORM",
     "POLYNOMIAL_TOLERANCE",
     "SemiSupervisedKFold",
     "DiffusionResNetClassifier",

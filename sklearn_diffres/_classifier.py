@@ -3,6 +3,7 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import functools
 import warnings
 from numbers import Integral, Number, Real
 
@@ -13,12 +14,16 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_random_state, column_or_1d
+from sklearn.utils import check_array, check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
-from sklearn.utils.validation import _check_sample_weight, check_is_fitted
+from sklearn.utils.validation import (
+    _check_sample_weight,
+    _num_samples,
+    check_is_fitted,
+)
 
 from ._auto import select_n_layers
 from ._diffusion import (
@@ -152,13 +157,29 @@ def _check_device(device):
     return str(parsed)
 
 
+def _optimizer_class(optimizer):
+    """The optimizer class behind a name, a class or a ``functools.partial``."""
+    optimizer = _OPTIMIZERS.get(optimizer, optimizer)
+    while isinstance(optimizer, functools.partial):
+        optimizer = optimizer.func
+    return optimizer
+
+
 def _check_optimizer(optimizer):
     """Raise a ValueError naming ``optimizer`` unless it is usable."""
-    if isinstance(optimizer, type) and not issubclass(optimizer, torch.optim.Optimizer):
+    cls = _optimizer_class(optimizer)
+    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
         raise ValueError(
             f"optimizer={optimizer!r} is not a torch.optim.Optimizer subclass; "
-            f"use one of {sorted(_OPTIMIZERS)} or such a class."
+            f"use one of {sorted(_OPTIMIZERS)}, such a class, or a "
+            "functools.partial of one (e.g. partial(torch.optim.SGD, "
+            "nesterov=True))."
         )
+
+
+#: Prefixes of the skorch settings the estimator passes on to its net
+#: (``optimizer__momentum=0.5``, ``callbacks__gradient_clipping__...``).
+ROUTED_PREFIXES = ("optimizer__", "callbacks__")
 
 
 def _check_label_types(y):
@@ -246,6 +267,19 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         A graph of your own over the samples passed to ``fit`` (e.g. a
         citation graph), used instead of the kNN graph and normalised as
         ``D^-1/2 (A + I) D^-1/2``; self-loops in ``A`` add to ``I``.
+    node_features : {array-like, sparse matrix} of shape (n_nodes, \
+            n_features), default=None
+        With ``adjacency`` (then of shape ``(n_nodes, n_nodes)``): the
+        features of every node of your graph, and ``X`` holds node ids
+        instead of features, an integer array of shape ``(n_samples, 1)``.
+        ``fit(ids, y)`` trains on the labels of the nodes ``ids`` while every
+        node stays in the graph, the others unlabelled; ``predict(ids)``
+        gives the fitted (transductive) predictions of those nodes. So
+        scikit-learn's tools cross-validate on your graph as they are:
+        ``GridSearchCV(clf, grid, cv=StratifiedKFold(5)).fit(ids, y)``
+        scores each candidate on labelled nodes whose labels its fits did
+        not see, and ``cross_val_predict`` predicts every labelled node
+        from a fit without its label.
     step_size : float or 'auto', default='auto'
         Diffusion strength of each layer. Explicit Euler is stable only
         while ``step_size * lambda_max(L) <= 2``; a float above that raises
@@ -299,9 +333,10 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         labelled training samples, as scikit-learn defines it: few labels
         are often imbalanced, and the minority classes are then predicted
         more often. None: every labelled sample weighs the same.
-    optimizer : {'sgd', 'adam'} or torch.optim.Optimizer subclass, \
-            default='sgd'
-        'sgd' uses momentum 0.9, as the paper's few-shot and synthetic code.
+    optimizer : {'sgd', 'adam'}, torch.optim.Optimizer subclass or \
+            functools.partial of one, default='sgd'
+        'sgd' uses momentum 0.9 (unless ``optimizer__momentum`` or the
+        partial sets it), as the paper's few-shot and synthetic code.
         'adam' uses torch's fused kernel where the torch version has it for
         ``device``; with ``lr=0.01, weight_decay=5e-4`` it is the paper's
         graph setting (Cora). On the benchmark tables SGD with the paper's
@@ -337,6 +372,30 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         Parallel jobs for the neighbour search.
     verbose : int, default=0
         1 prints skorch's per-epoch table.
+    callbacks : list of skorch callbacks or (name, callback) tuples, \
+            default=None
+        Added to the net's own: ``training_guard`` (stops on a non-finite
+        loss), ``gradient_clipping`` (skorch's ``GradientNormClipping`` at
+        ``GRADIENT_CLIP_NORM``) and, with early stopping,
+        ``paper_early_stopping``. The net is ``net_``; its ``history``
+        records every epoch.
+    warm_start : bool, default=False
+        Refitting continues from the fitted network instead of new weights:
+        its weights and, for the same optimizer class, the optimizer's state
+        (momentum, Adam's moments) carry over, and ``max_epochs`` more
+        epochs are trained. When ``X`` is the fitted ``X`` (and the graph
+        parameters are unchanged) the fitted graph is reused as well, and
+        with ``n_layers='auto'`` so is ``n_layers_``; otherwise the graph is
+        rebuilt on the new ``X``. The classes and the number of features
+        must stay the same.
+    **kwargs : dict
+        skorch settings passed on to the net, the skorch way:
+        ``optimizer__<name>`` (e.g. ``optimizer__momentum=0.5``,
+        ``optimizer__betas=(0.9, 0.99)``, ``optimizer__nesterov=True``)
+        and ``callbacks__<callback>__<name>`` (e.g.
+        ``callbacks__gradient_clipping__gradient_clip_value=5.0``). They
+        are parameters like the others: ``get_params``, ``set_params``,
+        ``clone`` and grid searches see them.
 
     Attributes
     ----------
@@ -407,6 +466,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Integral, 1, None, closed="left")],
         "adjacency": ["array-like", "sparse matrix", None],
+        "node_features": ["array-like", "sparse matrix", None],
         "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "n_layers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
@@ -415,7 +475,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "n_blocks": [Interval(Integral, 1, None, closed="left")],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "optimizer": [StrOptions(set(_OPTIMIZERS)), type],
+        "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_epochs": [Interval(Integral, 1, None, closed="left")],
@@ -427,6 +487,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
         "verbose": ["verbose"],
+        "callbacks": [list, None],
+        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -435,6 +497,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         sigma=5,
         *,
         adjacency=None,
+        node_features=None,
         step_size="auto",
         n_layers="auto",
         dropout=0.0,
@@ -455,10 +518,14 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         random_state=None,
         n_jobs=None,
         verbose=0,
+        callbacks=None,
+        warm_start=False,
+        **kwargs,
     ):
         self.n_neighbors = n_neighbors
         self.sigma = sigma
         self.adjacency = adjacency
+        self.node_features = node_features
         self.step_size = step_size
         self.n_layers = n_layers
         self.dropout = dropout
@@ -479,6 +546,74 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.verbose = verbose
+        self.callbacks = callbacks
+        self.warm_start = warm_start
+        # Checked in fit, as scikit-learn checks parameters (_check_routed).
+        vars(self).update(kwargs)
+
+    def _check_routed(self):
+        """Raise a TypeError naming any keyword that is not a skorch setting."""
+        names = set(self._get_param_names())
+        unknown = sorted(
+            key
+            for key in vars(self)
+            if key not in names
+            and not key.startswith(("_", *ROUTED_PREFIXES))
+            and not key.endswith("_")
+        )
+        if unknown:
+            raise TypeError(
+                f"DiffusionResNetClassifier got an unexpected keyword argument "
+                f"{unknown[0]!r}; settings passed on to skorch start with "
+                f"{' or '.join(ROUTED_PREFIXES)}."
+            )
+
+    def _routed_params(self):
+        """The ``optimizer__*`` and ``callbacks__*`` settings, by name."""
+        return {k: v for k, v in vars(self).items() if k.startswith(ROUTED_PREFIXES)}
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator, skorch settings included.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored beyond scikit-learn's meaning: no parameter is an
+            estimator.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        params.update(self._routed_params())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, ``optimizer__*`` and ``callbacks__*`` included.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        names = set(self._get_param_names())
+        # skorch settings, and (as __init__ takes them) other plain keywords,
+        # which fit then names in its error; nested ones go to scikit-learn.
+        kept = {
+            k: v
+            for k, v in params.items()
+            if k.startswith(ROUTED_PREFIXES) or ("__" not in k and k not in names)
+        }
+        vars(self).update(kept)
+        rest = {k: v for k, v in params.items() if k not in kept}
+        return super().set_params(**rest) if rest else self
 
     def _check_targets(self, X, y):
         y = column_or_1d(y, warn=True)
@@ -566,33 +701,98 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             The fitted classifier. A fit that raises leaves the estimator as
             it was before (unfitted, or with its previous model).
         """
+        self._check_routed()
         with restore_on_failure(self):
+            if self.node_features is not None:
+                return self._fit_nodes(X, y, sample_weight)
             return self._fit(X, y, sample_weight)
+
+    def _node_ids(self, X, n_nodes, unique=False):
+        """Validate node ids: integers of shape (n, 1) in ``[0, n_nodes)``."""
+        ids = check_array(X, dtype=None, input_name="X")
+        if ids.shape[1] != 1 or not (
+            np.issubdtype(ids.dtype, np.integer)
+            or (np.issubdtype(ids.dtype, np.floating) and np.all(ids == np.round(ids)))
+        ):
+            raise ValueError(
+                "With node_features, X holds node ids: an integer array of shape "
+                f"(n_samples, 1); got dtype {ids.dtype} and shape {ids.shape}."
+            )
+        ids = ids[:, 0].astype(np.intp)
+        if ids.size and (ids.min() < 0 or ids.max() >= n_nodes):
+            raise ValueError(
+                f"X holds node ids outside [0, {n_nodes}): node_features has "
+                f"{n_nodes} rows (e.g. id {ids[(ids < 0) | (ids >= n_nodes)][0]})."
+            )
+        if unique and np.unique(ids).size != ids.size:
+            raise ValueError("X gives a node id more than once; fit takes each once.")
+        return ids
+
+    def _fit_nodes(self, X, y, sample_weight):
+        """``fit`` on node ids: their labels, every node in the graph."""
+        if self.adjacency is None:
+            raise ValueError(
+                "node_features is used with adjacency (a graph of your own over "
+                "its rows); without adjacency pass the features as X."
+            )
+        n_nodes = _num_samples(self.node_features)
+        ids = self._node_ids(X, n_nodes, unique=True)
+        y = column_or_1d(y, warn=True)
+        if y.shape[0] != ids.shape[0]:
+            raise ValueError(
+                f"y has {y.shape[0]} samples but X has {ids.shape[0]} node ids."
+            )
+        numeric = y.dtype.kind in "iuf"
+        y_all = np.full(
+            n_nodes, -1 if numeric else None, dtype=y.dtype if numeric else object
+        )
+        y_all[ids] = y
+        weights = None
+        if sample_weight is not None:
+            weights = np.zeros(n_nodes)
+            weights[ids] = _check_sample_weight(sample_weight, ids[:, None])
+        self._fit(self.node_features, y_all, weights)
+        # Fitted on node ids: X has one column, and names no features.
+        self.n_features_in_ = 1
+        if hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        return self
 
     def _fit(self, X, y, sample_weight=None):
         self._device = _check_device(self.device)
         _check_optimizer(self.optimizer)
+        previous = self._warm_state(X) if self.warm_start else None
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
         labelled_idx, encoder, y_enc = self._check_targets(X, y)
+        if previous is not None and not np.array_equal(
+            previous["classes"], encoder.classes_
+        ):
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, whose "
+                f"classes are {previous['classes'].tolist()!r}; y has classes "
+                f"{encoder.classes_.tolist()!r}. Use warm_start=False to start afresh."
+            )
         self.classes_ = encoder.classes_
         n_classes = len(self.classes_)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
 
         X32 = X.astype(np.float32)
-        self.diffusion_ = DiffusionTransformer(
-            n_neighbors=self.n_neighbors,
-            sigma=self.sigma,
-            step_size=self.step_size,
-            n_steps=0 if self.n_layers == "auto" else self.n_layers,
-            adjacency=self.adjacency,
-            neighbors_algorithm=self.neighbors_algorithm,
-            random_state=seed,
-            n_jobs=self.n_jobs,
-        )
-        # Only the graph is needed here: diffusing the raw features is skipped.
-        self.diffusion_._fit_graph(X32)
-        self.diffusion_.n_features_in_ = X.shape[1]
+        same_graph = previous is not None and previous["same_X"](X32)
+        if not same_graph:
+            self.diffusion_ = DiffusionTransformer(
+                n_neighbors=self.n_neighbors,
+                sigma=self.sigma,
+                step_size=self.step_size,
+                n_steps=0 if self.n_layers == "auto" else self.n_layers,
+                adjacency=self.adjacency,
+                neighbors_algorithm=self.neighbors_algorithm,
+                random_state=seed,
+                n_jobs=self.n_jobs,
+            )
+            # Only the graph is needed: diffusing the raw features is skipped.
+            self.diffusion_._fit_graph(X32)
+            self.diffusion_.n_features_in_ = X.shape[1]
         # The network runs on the graph's nodes (identical rows are one node);
         # a labelled sample is its node, so a node may carry several labels.
         X_nodes, nodes = self.diffusion_._fit_X, self.diffusion_.nodes_
@@ -611,7 +811,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 )
         tr = nodes[tr]
         va = None if va is None else nodes[va]
-        if self.n_layers == "auto":
+        if same_graph and self.n_layers == "auto":
+            pass  # warm start on the fitted graph: n_layers_ as chosen then
+        elif self.n_layers == "auto":
             # Chosen on the training labels only (validation ones stay unseen).
             self.n_layers_, self.n_layers_scores_ = select_n_layers(
                 self.diffusion_._operator(X_nodes.dtype),
@@ -626,6 +828,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             self.diffusion_.set_params(n_steps=self.n_layers_)
         else:
             self.n_layers_ = self.n_layers
+            self.diffusion_.set_params(n_steps=self.n_layers)
         net = self._build_net(X.shape[1], n_classes, va, y_va, y_tr)
         if weights_tr is not None:
             net.set_params(train_weight=torch.as_tensor(weights_tr))
@@ -642,6 +845,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             net.initialize()
             net.module_.reset_parameters(seed)
+            if previous is not None:
+                previous["restore"](net)
             net.module_.set_graph(to_torch(X_nodes), self.diffusion_.laplacian_, proto)
             net.partial_fit(tr, y_tr)
         self._raise_if_interrupted(net)
@@ -659,6 +864,51 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         self.label_distributions_ = softmax(logits.astype(np.float64))
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
         return self
+
+    def _warm_state(self, X):
+        """What ``warm_start`` carries over from the fitted model, or None.
+
+        The network's weights, and the optimizer's state (momentum, Adam's
+        moments) when the optimizer class is the same; the graph and
+        ``n_layers_`` when ``X`` is the fitted ``X``.
+        """
+        if not hasattr(self, "net_"):
+            return None
+        n_features = getattr(X, "shape", (0, None))[1:2]
+        if tuple(n_features) != (self.diffusion_.n_features_in_,):
+            raise ValueError(
+                f"warm_start=True continues training the fitted network, which "
+                f"takes {self.diffusion_.n_features_in_} features; X has shape "
+                f"{getattr(X, 'shape', None)}. Use warm_start=False to start afresh."
+            )
+        graph, old_net = self.diffusion_, self.net_
+        fitted_X = graph._fit_X[graph.nodes_]
+
+        built_with = graph.get_params()
+        same_settings = all(
+            built_with[name] is getattr(self, name)
+            if name == "adjacency"
+            else built_with[name] == getattr(self, name)
+            for name in ("n_neighbors", "sigma", "step_size", "adjacency")
+        )
+
+        def same_X(X32):
+            if not same_settings or X32.shape != fitted_X.shape:
+                return False
+            if sp.issparse(X32) != sp.issparse(fitted_X):
+                return False
+            if sp.issparse(X32):
+                return (X32 != fitted_X).nnz == 0
+            return np.array_equal(X32, fitted_X)
+
+        def restore(net):
+            net.module_.load_state_dict(old_net.module_.state_dict())
+            if type(net.optimizer_) is type(old_net.optimizer_):
+                state = old_net.optimizer_.state_dict()["state"]
+                groups = net.optimizer_.state_dict()["param_groups"]
+                net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
+
+        return {"classes": self.classes_, "same_X": same_X, "restore": restore}
 
     def _raise_if_interrupted(self, net):
         """Re-raise a Ctrl-C that skorch's ``partial_fit`` swallowed.
@@ -703,7 +953,10 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         from skorch.helper import predefined_split
 
         optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
-        extra = {"optimizer__momentum": 0.9} if optimizer is torch.optim.SGD else {}
+        extra = {"optimizer__weight_decay": self.weight_decay}
+        preset = getattr(optimizer, "keywords", {})  # a functools.partial's
+        if _optimizer_class(optimizer) is torch.optim.SGD and "momentum" not in preset:
+            extra["optimizer__momentum"] = 0.9
         weights = self._class_weights(train_y)
         if weights is not None:
             extra["criterion__weight"] = torch.as_tensor(weights, dtype=torch.float32)
@@ -719,6 +972,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             callbacks.append(
                 ("paper_early_stopping", _PaperEarlyStopping(self.patience))
             )
+        callbacks.extend(self.callbacks or [])
+        # The user's skorch settings win over the defaults above.
+        extra.update(self._routed_params())
         return _GraphNet(
             module=DiffResNetModule,
             module__n_features=n_features,
@@ -737,7 +993,6 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             criterion=torch.nn.CrossEntropyLoss,
             optimizer=optimizer,
             lr=self.lr,
-            optimizer__weight_decay=self.weight_decay,
             max_epochs=self.max_epochs,
             batch_size=-1,
             train_split=train_split,
@@ -765,6 +1020,14 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
 
     def _new_logits(self, X, adjacency):
         check_is_fitted(self)
+        if self.node_features is not None:
+            if adjacency is not None:
+                raise ValueError(
+                    "With node_features, X holds ids of fitted nodes: there are "
+                    "no new rows, and no adjacency to pass."
+                )
+            ids = self._node_ids(X, len(self.diffusion_.nodes_))
+            return self._fit_logits[self.diffusion_.nodes_[ids]].copy()
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
         logits, match = self.diffusion_._diffuse_new(

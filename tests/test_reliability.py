@@ -171,8 +171,16 @@ def test_self_loops_add_to_the_unit_self_loop():
 
 def test_diverging_optimiser_stops_with_an_error_naming_lr(moons):
     X, y_semi, _ = moons
+    # The default gradient clipping keeps even lr=10 finite; without it the
+    # loss overflows.
+    clipped = DiffusionResNetClassifier(lr=10, max_epochs=50, random_state=0)
+    assert np.isfinite(clipped.fit(X, y_semi).label_distributions_).all()
     clf = DiffusionResNetClassifier(
-        optimizer="sgd", lr=10, max_epochs=50, random_state=0
+        optimizer="sgd",
+        lr=10,
+        max_epochs=50,
+        random_state=0,
+        callbacks__gradient_clipping__gradient_clip_value=None,
     )
     with pytest.raises(ValueError, match=r"Training diverged.*lr=10"):
         clf.fit(X, y_semi)
