@@ -88,3 +88,46 @@ ax.set_title(f"Cora, citation graph: test accuracy {acc:.3f}")
 ax.legend()
 fig.tight_layout()
 plt.show()
+
+# %%
+# Tuning on the citation graph
+# ----------------------------
+# Cross-validation must not cut the graph: a held-out labelled node is still
+# a paper that cites and is cited. With ``node_features``, ``X`` holds node
+# ids, ``fit(ids, y)`` trains on the labels of those nodes with every node in
+# the graph, and ``predict(ids)`` returns their fitted predictions. So
+# scikit-learn's own ``GridSearchCV`` and ``StratifiedKFold`` split the 350
+# labelled nodes, and each candidate is scored on labels its fits never saw.
+# To keep this grid over ``n_layers`` and ``dropout`` quick, the 1433 word
+# features are reduced to 64 SVD components (the paper's width-1433 block
+# made the same grid take about 100 s on two cores).
+from sklearn.decomposition import TruncatedSVD
+from sklearn.model_selection import GridSearchCV, StratifiedKFold
+
+features = TruncatedSVD(64, random_state=0).fit_transform(X)
+labelled = np.flatnonzero(~test)
+search = GridSearchCV(
+    DiffusionResNetClassifier(
+        adjacency=A,
+        node_features=features,
+        residual_block="relu_linear",
+        step_size=0.25,
+        optimizer="adam",
+        lr=0.01,
+        weight_decay=5e-4,
+        max_epochs=100,
+        random_state=0,
+    ),
+    {"n_layers": [0, 10, 20], "dropout": [0.0, 0.25]},
+    cv=StratifiedKFold(3, shuffle=True, random_state=0),
+).fit(labelled[:, None], labels[labelled])
+for params, score in zip(
+    search.cv_results_["params"], search.cv_results_["mean_test_score"]
+):
+    print(f"n_layers={params['n_layers']:>2}, dropout={params['dropout']}: {score:.3f}")
+best = search.best_estimator_
+test_ids = np.flatnonzero(test)
+print(
+    f"best {search.best_params_}: CV accuracy {search.best_score_:.3f}, "
+    f"test accuracy {best.score(test_ids[:, None], labels[test_ids]):.3f}"
+)
