@@ -4,11 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from ._auto import AUTO_N_LAYERS
-from ._classifier import (
-    GRADIENT_CLIP_NORM,
-    DiffusionResNetClassifier,
-    unlabelled_mask,
-)
+from ._classifier import GRADIENT_CLIP_NORM, DiffusionResNetClassifier
 from ._graph import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
     EXACT_NEIGHBORS_MAX_WORK,
@@ -19,6 +15,7 @@ from ._graph import (
 from ._polynomial import POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
+from ._utils import unlabelled_mask
 
 __version__ = "0.1.0.dev0"
 

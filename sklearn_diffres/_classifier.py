@@ -5,7 +5,7 @@
 
 import functools
 import warnings
-from numbers import Integral, Number, Real
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,10 +41,7 @@ from ._module import (
     to_torch,
 )
 from ._transformer import DiffusionTransformer
-from ._utils import restore_on_failure
-
-#: Rows of new samples pushed through the residual blocks at once in predict.
-PREDICT_CHUNK_ROWS = 65536
+from ._utils import CHUNK_ROWS, restore_on_failure, unlabelled_mask
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
@@ -62,56 +59,6 @@ MIN_HIDDEN_UNITS = 64
 #: epochs, then rose to 1e7 and training diverged at epoch 94. Clipped at
 #: 1.0 it trained to the end (accuracy 0.52; LabelSpreading 0.47).
 GRADIENT_CLIP_NORM = 1.0
-
-
-def _is_missing(v):
-    """None, a float NaN or pandas' NA."""
-    if v is None or type(v).__name__ == "NAType":
-        return True
-    return isinstance(v, float) and v != v
-
-
-def unlabelled_mask(y):
-    """Boolean mask of the samples whose target marks them as unlabelled.
-
-    The marker is ``-1``, as in scikit-learn's semi-supervised estimators.
-    With string labels it may also be the string ``'-1'`` (what numpy makes
-    of ``-1`` in a list of strings), and in object arrays (a pandas string
-    column, say) a missing value: ``None``, ``NaN`` or ``pd.NA``.
-
-    Parameters
-    ----------
-    y : array-like of shape (n_samples,)
-        Targets, ``-1`` for unlabelled samples.
-
-    Returns
-    -------
-    mask : ndarray of bool of shape (n_samples,)
-
-    Examples
-    --------
-    >>> from sklearn_diffres import unlabelled_mask
-    >>> unlabelled_mask([0, 1, -1, 1]).tolist()
-    [False, False, True, False]
-    >>> unlabelled_mask(["cat", None, "dog", -1]).tolist()
-    [False, True, False, True]
-    """
-    y = np.asarray(y)
-    if y.dtype.kind in "iuf":
-        return y == -1
-    if y.dtype.kind in "US":
-        return y == y.dtype.type("-1")
-    if y.dtype.kind == "O":
-        return np.array(
-            [
-                _is_missing(v)
-                or (isinstance(v, Number) and not isinstance(v, bool) and v == -1)
-                or (isinstance(v, str) and v == "-1")
-                for v in y
-            ],
-            dtype=bool,
-        )
-    return np.zeros(y.shape[0], dtype=bool)
 
 
 def _fused_adam_available(device):
@@ -1011,8 +958,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         device = module.classifier.weight.device
         out = []
         with torch.no_grad():
-            for start in range(0, X.shape[0], PREDICT_CHUNK_ROWS):
-                chunk = to_torch(X[start : start + PREDICT_CHUNK_ROWS], device)
+            for start in range(0, X.shape[0], CHUNK_ROWS):
+                chunk = to_torch(X[start : start + CHUNK_ROWS], device)
                 out.append(module.classifier(module.encode(chunk)).cpu().numpy())
         if not out:
             return np.zeros((0, len(self.classes_)), dtype=np.float32)

@@ -29,7 +29,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, validate_data
 
-from ._utils import distinct_rows, same_format
+from ._utils import CHUNK_ROWS, distinct_rows, same_format
 
 #: Up to this many fitted samples neighbours are always found exactly (as
 #: umap does).
@@ -49,10 +49,6 @@ EXACT_NEIGHBORS_MAX_WORK = 2**39
 #: self-tuning widths, ``exp(-(d_ij / s_i)^2)``, does not change when every
 #: distance is multiplied by one number, so neither does the graph.
 _UNSCALED_RANGE = (1e-100, 1e100)
-
-#: Rows per block when distances of neighbour pairs are computed, to bound
-#: memory on large inputs.
-_CHUNK_ROWS = 65536
 
 _NEIGHBORS_ALGORITHMS = ("auto", "exact", "nndescent")
 
@@ -85,8 +81,8 @@ def _pair_distances(X, Y, rows, cols):
     distance exactly 0 (the Gram trick of ``euclidean_distances`` is not).
     """
     out = np.empty(rows.shape[0], dtype=np.float64)
-    for start in range(0, rows.shape[0], _CHUNK_ROWS):
-        stop = start + _CHUNK_ROWS
+    for start in range(0, rows.shape[0], CHUNK_ROWS):
+        stop = start + CHUNK_ROWS
         r, c = rows[start:stop], cols[start:stop]
         if sp.issparse(X):
             diff = (X[r] - Y[c]).astype(np.float64)

@@ -8,7 +8,7 @@ from sklearn.model_selection import StratifiedKFold
 from sklearn.model_selection._split import _BaseKFold
 from sklearn.utils import column_or_1d
 
-from ._classifier import unlabelled_mask
+from ._utils import unlabelled_mask
 
 
 class SemiSupervisedKFold(_BaseKFold):

@@ -26,11 +26,7 @@ from ._graph import (
     _validate_features,
     largest_eigenvalue,
 )
-from ._utils import restore_on_failure
-
-#: New rows attached to the fitted graph and diffused at once in transform
-#: and predict; memory grows with this, not with the number of new rows.
-TRANSFORM_CHUNK_ROWS = 65536
+from ._utils import CHUNK_ROWS, restore_on_failure
 
 
 def _same_rows(A, B):
@@ -314,7 +310,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         identical to a fitted node (``match >= 0``) are left for the caller
         to fill with that node's final value.
 
-        New rows go through in chunks of ``TRANSFORM_CHUNK_ROWS``, so that
+        New rows go through in chunks of ``CHUNK_ROWS``, so that
         the neighbour queries and their weights take memory in proportion to
         a chunk, not to all new rows; each chunk runs the fitted rows'
         ``n_steps`` sparse products again. A row's result does not depend on
@@ -332,8 +328,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         edges = self._new_edges(X, adjacency)
         out = np.empty_like(Z)
         match = np.full(m, -1, dtype=np.intp)
-        for start in range(0, m, TRANSFORM_CHUNK_ROWS):
-            rows = slice(start, start + TRANSFORM_CHUNK_ROWS)
+        for start in range(0, m, CHUNK_ROWS):
+            rows = slice(start, start + CHUNK_ROWS)
             W_new, match[rows] = self._graph.attach(
                 X[rows] if edges is None else edges[rows]
             )

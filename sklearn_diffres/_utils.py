@@ -4,9 +4,16 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from contextlib import contextmanager
+from numbers import Number
 
 import numpy as np
 import scipy.sparse as sp
+
+#: Rows handled at once where work grows with the number of rows: pair
+#: distances of neighbours, new rows attached and diffused in transform and
+#: predict, rows pushed through the residual blocks. Memory then grows with
+#: this, not with the input.
+CHUNK_ROWS = 65536
 
 
 @contextmanager
@@ -86,3 +93,53 @@ def _unique_rows(A):
     rows = A.reshape(A.shape[0], -1)
     view = rows.view(np.dtype((np.void, rows.dtype.itemsize * rows.shape[1])))
     return np.unique(view.ravel(), return_index=True, return_inverse=True)
+
+
+def _is_missing(v):
+    """None, a float NaN or pandas' NA."""
+    if v is None or type(v).__name__ == "NAType":
+        return True
+    return isinstance(v, float) and v != v
+
+
+def unlabelled_mask(y):
+    """Boolean mask of the samples whose target marks them as unlabelled.
+
+    The marker is ``-1``, as in scikit-learn's semi-supervised estimators.
+    With string labels it may also be the string ``'-1'`` (what numpy makes
+    of ``-1`` in a list of strings), and in object arrays (a pandas string
+    column, say) a missing value: ``None``, ``NaN`` or ``pd.NA``.
+
+    Parameters
+    ----------
+    y : array-like of shape (n_samples,)
+        Targets, ``-1`` for unlabelled samples.
+
+    Returns
+    -------
+    mask : ndarray of bool of shape (n_samples,)
+
+    Examples
+    --------
+    >>> from sklearn_diffres import unlabelled_mask
+    >>> unlabelled_mask([0, 1, -1, 1]).tolist()
+    [False, False, True, False]
+    >>> unlabelled_mask(["cat", None, "dog", -1]).tolist()
+    [False, True, False, True]
+    """
+    y = np.asarray(y)
+    if y.dtype.kind in "iuf":
+        return y == -1
+    if y.dtype.kind in "US":
+        return y == y.dtype.type("-1")
+    if y.dtype.kind == "O":
+        return np.array(
+            [
+                _is_missing(v)
+                or (isinstance(v, Number) and not isinstance(v, bool) and v == -1)
+                or (isinstance(v, str) and v == "-1")
+                for v in y
+            ],
+            dtype=bool,
+        )
+    return np.zeros(y.shape[0], dtype=bool)

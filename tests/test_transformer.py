@@ -295,7 +295,7 @@ def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
         clf.predict_proba(rows),
         pre.transform(Z, adjacency=edges),
     )
-    monkeypatch.setattr(transformer_module, "TRANSFORM_CHUNK_ROWS", 4)
+    monkeypatch.setattr(transformer_module, "CHUNK_ROWS", 4)
     chunked = (
         diff.transform(rows),
         clf.predict_proba(rows),
