@@ -15,7 +15,7 @@ from sklearn.metrics import accuracy_score
 from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array, check_random_state, column_or_1d
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
 from sklearn.utils.multiclass import check_classification_targets
@@ -335,6 +335,12 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         with ``n_layers='auto'`` so is ``n_layers_``; otherwise the graph is
         rebuilt on the new ``X``. The classes and the number of features
         must stay the same.
+    memory : str, joblib.Memory or None, default=None
+        Caches the kNN graph (see :class:`DiffusionTransformer`): fits on
+        the same ``X`` with the same graph parameters and an integer
+        ``random_state`` load it instead of building it. In a grid search
+        over model-only parameters the graph is then built once per fold,
+        not once per candidate and fold.
     **kwargs : dict
         skorch settings passed on to the net, the skorch way:
         ``optimizer__<name>`` (e.g. ``optimizer__momentum=0.5``,
@@ -436,6 +442,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -467,6 +474,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
         callbacks=None,
         warm_start=False,
+        memory=None,
         **kwargs,
     ):
         self.n_neighbors = n_neighbors
@@ -495,6 +503,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.callbacks = callbacks
         self.warm_start = warm_start
+        self.memory = memory
         # Checked in fit, as scikit-learn checks parameters (_check_routed).
         vars(self).update(kwargs)
 
@@ -736,6 +745,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 neighbors_algorithm=self.neighbors_algorithm,
                 random_state=seed,
                 n_jobs=self.n_jobs,
+                memory=self.memory,
             )
             # Only the graph is needed: diffusing the raw features is skipped.
             self.diffusion_._fit_graph(X32)

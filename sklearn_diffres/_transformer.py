@@ -13,8 +13,8 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._diffusion import check_stability, diffuse, diffuse_attached
 from ._graph import (
@@ -53,6 +53,20 @@ def _symmetrized(laplacian, mass):
 
 def _dense(X):
     return X.toarray() if sp.issparse(X) else np.asarray(X)
+
+
+def _operator_and_spectrum(graph, random_state):
+    """``L`` of a fitted graph and its largest eigenvalue."""
+    laplacian = _laplacian(graph.graph_)
+    lambda_max = largest_eigenvalue(_symmetrized(laplacian, graph.mass_), random_state)
+    return laplacian, lambda_max
+
+
+def _knn_graph(X, n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs):
+    """The kNN graph of X, its ``L`` and ``lambda_max``: what ``memory`` caches."""
+    graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
+    graph.fit(X)
+    return (graph, *_operator_and_spectrum(graph, random_state))
 
 
 class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -113,6 +127,13 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         Seeds pynndescent and the eigenvalue estimate.
     n_jobs : int, default=None
         Parallel jobs for the neighbour search.
+    memory : str, joblib.Memory or None, default=None
+        Caches the kNN graph (its weights, ``L`` and ``lambda_max``), as
+        scikit-learn's ``memory`` parameters do: a folder or a
+        ``joblib.Memory``. Fits on the same ``X`` with the same graph
+        parameters (and an integer ``random_state``) then load the graph
+        instead of building it, e.g. the candidates of a grid over
+        model-only parameters, fold by fold. None: no caching.
 
     Attributes
     ----------
@@ -168,6 +189,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
         "random_state": ["random_state"],
         "n_jobs": [Integral, None],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -181,6 +203,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         neighbors_algorithm="auto",
         random_state=None,
         n_jobs=None,
+        memory=None,
     ):
         self.n_neighbors = n_neighbors
         self.sigma = sigma
@@ -190,17 +213,24 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self.neighbors_algorithm = neighbors_algorithm
         self.random_state = random_state
         self.n_jobs = n_jobs
+        self.memory = memory
 
     def _fit_graph(self, X):
         """Build graph_, laplacian_ and lambda_max_; check the step size."""
         if self.adjacency is None:
-            self._graph = _KNNGraph(
+            seed = self.random_state
+            if isinstance(seed, np.random.RandomState):
+                seed = int(seed.randint(np.iinfo(np.int32).max))
+            build = check_memory(self.memory).cache(_knn_graph, ignore=["n_jobs"])
+            self._graph, self.laplacian_, self.lambda_max_ = build(
+                X,
                 self.n_neighbors,
                 self.sigma,
                 self.neighbors_algorithm,
-                self.random_state,
+                seed,
                 self.n_jobs,
-            ).fit(X)
+            )
+            self.graph_ = self._graph.graph_
         else:
             A = _check_adjacency(self.adjacency)
             if A.shape[0] != X.shape[0]:
@@ -209,12 +239,11 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                     "samples; the graph must have one row and column per sample."
                 )
             self._graph = _PrecomputedGraph().fit(A)
-        self.graph_ = self._graph.graph_
-        # The graph was built (and its input checked) above: no re-validation.
-        self.laplacian_ = _laplacian(self.graph_)
-        self.lambda_max_ = largest_eigenvalue(
-            _symmetrized(self.laplacian_, self._graph.mass_), self.random_state
-        )
+            self.graph_ = self._graph.graph_
+            # The graph was built (and its input checked) above.
+            self.laplacian_, self.lambda_max_ = _operator_and_spectrum(
+                self._graph, self.random_state
+            )
         if self.step_size == "auto":
             # A graph without edges has lambda_max 0: any step leaves it as is.
             self.step_size_ = 1.0 / self.lambda_max_ if self.lambda_max_ > 0 else 1.0

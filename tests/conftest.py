@@ -1,6 +1,7 @@
 import os
 import warnings
 
+import numpy as np
 import pytest
 
 # torch's beta-state notices for sparse CSR tensors say nothing about our code.
@@ -23,3 +24,17 @@ def cora_path():
     if not os.path.exists(path):
         pytest.skip(f"Cora data not found at {path} (it lives in ../shared/data)")
     return path
+
+
+@pytest.fixture(scope="session")
+def imbalanced():
+    """Few labels, imbalanced: 40 of one class, 3 of the other, on two
+    overlapping blobs. Returns ``X, y, y_semi``."""
+    from sklearn.datasets import make_blobs
+
+    X, y = make_blobs(900, centers=[[0, 0], [1.6, 0]], cluster_std=0.8, random_state=0)
+    rng = np.random.RandomState(0)
+    y_semi = np.full_like(y, -1)
+    y_semi[rng.choice(np.flatnonzero(y == 0), 40, replace=False)] = 0
+    y_semi[rng.choice(np.flatnonzero(y == 1), 3, replace=False)] = 1
+    return X, y, y_semi

@@ -512,16 +512,10 @@ def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
     assert clf._attached_box == {}
 
 
-def test_balanced_class_weight_raises_minority_recall():
+def test_balanced_class_weight_raises_minority_recall(imbalanced):
     # Few labels are often imbalanced: 40 labels of one class, 3 of the
     # other, on two overlapping blobs.
-    from sklearn.datasets import make_blobs
-
-    X, y = make_blobs(900, centers=[[0, 0], [1.6, 0]], cluster_std=0.8, random_state=0)
-    rng = np.random.RandomState(0)
-    y_semi = np.full_like(y, -1)
-    y_semi[rng.choice(np.flatnonzero(y == 0), 40, replace=False)] = 0
-    y_semi[rng.choice(np.flatnonzero(y == 1), 3, replace=False)] = 1
+    X, y, y_semi = imbalanced
     minority = (y == 1) & (y_semi == -1)
 
     def recall(class_weight):

@@ -3,23 +3,11 @@
 import numpy as np
 import pytest
 import sklearn
-from sklearn.datasets import make_blobs
 from sklearn.model_selection import cross_validate
 
 from sklearn_diffres import DiffusionResNetClassifier, SemiSupervisedKFold
 
 PARAMS = dict(n_neighbors=8, sigma=4, n_layers=20, max_epochs=40, random_state=0)
-
-
-@pytest.fixture(scope="module")
-def imbalanced():
-    # 40 labels of one class, 3 of the other, on two overlapping blobs.
-    X, y = make_blobs(900, centers=[[0, 0], [1.6, 0]], cluster_std=0.8, random_state=0)
-    rng = np.random.RandomState(0)
-    y_semi = np.full_like(y, -1)
-    y_semi[rng.choice(np.flatnonzero(y == 0), 40, replace=False)] = 0
-    y_semi[rng.choice(np.flatnonzero(y == 1), 3, replace=False)] = 1
-    return X, y, y_semi
 
 
 def test_unit_weights_change_nothing(imbalanced):
