@@ -366,7 +366,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         Class probabilities of every fitted sample.
     diffusion_ : DiffusionTransformer
         The fitted graph (``graph_``, ``laplacian_``, ``step_size_``,
-        ``nodes_``), reused to attach new rows, with ``n_steps =
+        ``nodes_``), reused to attach new rows, with ``n_layers =
         n_layers_``. Its ``transform`` diffuses features over the fitted
         graph as the network's diffusion layers do; ``embedding_`` is
         computed on the first ``transform``.
@@ -740,7 +740,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 n_neighbors=self.n_neighbors,
                 sigma=self.sigma,
                 step_size=self.step_size,
-                n_steps=0 if self.n_layers == "auto" else self.n_layers,
+                n_layers=0 if self.n_layers == "auto" else self.n_layers,
                 adjacency=self.adjacency,
                 neighbors_algorithm=self.neighbors_algorithm,
                 random_state=seed,
@@ -782,10 +782,10 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 random_state=seed,
                 lambda_max=self.diffusion_.lambda_max_,
             )
-            self.diffusion_.set_params(n_steps=self.n_layers_)
+            self.diffusion_.set_params(n_layers=self.n_layers_)
         else:
             self.n_layers_ = self.n_layers
-            self.diffusion_.set_params(n_steps=self.n_layers)
+            self.diffusion_.set_params(n_layers=self.n_layers)
         net = self._build_net(X.shape[1], n_classes, va, y_va, y_tr)
         if weights_tr is not None:
             net.set_params(train_weight=torch.as_tensor(weights_tr))

@@ -3,6 +3,7 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -13,7 +14,12 @@ from sklearn.base import (
     TransformerMixin,
     _fit_context,
 )
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import (
+    HasMethods,
+    Hidden,
+    Interval,
+    StrOptions,
+)
 from sklearn.utils.validation import check_is_fitted, check_memory
 
 from ._diffusion import check_stability, diffuse, diffuse_attached
@@ -74,7 +80,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
 
     ``fit`` builds the graph of Diff-ResNet on ``X`` (see
     :func:`diffusion_graph`) and its operator ``L = diag(W 1) - W``;
-    ``fit_transform`` returns ``X`` after ``n_steps`` steps of
+    ``fit_transform`` returns ``X`` after ``n_layers`` steps of
     ``x <- x - step_size * L x``. Diffusion pulls neighbours together and so
     raises the ratio of the distance between classes to their diameter.
 
@@ -108,8 +114,9 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         ``lambda_max``, the normalisation does not bound (on the benchmark
         tables, with the classifier's graph, ``lambda_max`` ranged from 0.3
         to 5.7).
-    n_steps : int, default=20
-        Number of diffusion steps. Many steps run as one Chebyshev
+    n_layers : int, default=20
+        Number of diffusion steps (layers, as the classifier calls them).
+        Many steps run as one Chebyshev
         polynomial of ``L`` that agrees with them to
         ``POLYNOMIAL_TOLERANCE`` times the size of the values, when that
         takes fewer sparse products (200 steps at the 'auto' step: about 50).
@@ -134,6 +141,9 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         parameters (and an integer ``random_state``) then load the graph
         instead of building it, e.g. the candidates of a grid over
         model-only parameters, fold by fold. None: no caching.
+    n_steps : int
+        Deprecated: use ``n_layers`` (the classifier's name for the same
+        number). Still accepted, with a ``FutureWarning``; removed in 0.3.
 
     Attributes
     ----------
@@ -172,7 +182,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     >>> from sklearn.datasets import make_moons
     >>> from sklearn_diffres import DiffusionTransformer
     >>> X, y = make_moons(n_samples=200, noise=0.05, random_state=0)
-    >>> diff = DiffusionTransformer(n_neighbors=10, n_steps=20)
+    >>> diff = DiffusionTransformer(n_neighbors=10, n_layers=20)
     >>> Xt = diff.fit_transform(X)
     >>> Xt.shape
     (200, 2)
@@ -184,7 +194,11 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Integral, 1, None, closed="left")],
         "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
-        "n_steps": [Interval(Integral, 0, None, closed="left")],
+        "n_layers": [Interval(Integral, 0, None, closed="left")],
+        "n_steps": [
+            Interval(Integral, 0, None, closed="left"),
+            Hidden(StrOptions({"deprecated"})),
+        ],
         "adjacency": ["array-like", "sparse matrix", None],
         "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
         "random_state": ["random_state"],
@@ -198,25 +212,38 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         sigma=10,
         *,
         step_size="auto",
-        n_steps=20,
+        n_layers=20,
         adjacency=None,
         neighbors_algorithm="auto",
         random_state=None,
         n_jobs=None,
         memory=None,
+        n_steps="deprecated",
     ):
         self.n_neighbors = n_neighbors
         self.sigma = sigma
         self.step_size = step_size
-        self.n_steps = n_steps
+        self.n_layers = n_layers
         self.adjacency = adjacency
         self.neighbors_algorithm = neighbors_algorithm
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.memory = memory
+        self.n_steps = n_steps
+
+    def _layers(self):
+        """``n_layers``, or the deprecated ``n_steps`` when it is given."""
+        return self.n_layers if self.n_steps == "deprecated" else self.n_steps
 
     def _fit_graph(self, X):
         """Build graph_, laplacian_ and lambda_max_; check the step size."""
+        if self.n_steps != "deprecated":
+            warnings.warn(
+                "n_steps was renamed n_layers (the classifier's name for the "
+                "number of diffusion layers) and will be removed in 0.3; "
+                f"use n_layers={self.n_steps}.",
+                FutureWarning,
+            )
         if self.adjacency is None:
             seed = self.random_state
             if isinstance(seed, np.random.RandomState):
@@ -293,7 +320,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         Returns
         -------
         X_new : ndarray of shape (n_samples, n_features)
-            X after ``n_steps`` diffusion steps (dense, X's float dtype).
+            X after ``n_layers`` diffusion steps (dense, X's float dtype).
         """
         return self.fit(X).embedding_.copy()
 
@@ -303,7 +330,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             self._operator(G.dtype),
             G,
             self.step_size_,
-            self.n_steps,
+            self._layers(),
             lambda_max=self.lambda_max_,
         )
 
@@ -342,7 +369,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         New rows go through in chunks of ``CHUNK_ROWS``, so that
         the neighbour queries and their weights take memory in proportion to
         a chunk, not to all new rows; each chunk runs the fitted rows'
-        ``n_steps`` sparse products again. A row's result does not depend on
+        ``n_layers`` sparse products again. A row's result does not depend on
         its chunk. ``attached`` (an :class:`AttachedDiffusion` of ``G``)
         diffuses the rows it covers without those products.
         """
@@ -375,7 +402,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                     Z[rows][new],
                     G,
                     self.step_size_,
-                    self.n_steps,
+                    self._layers(),
                 )
         return out, match
 

@@ -76,7 +76,7 @@ def test_n_layers_attributes():
     auto = DiffusionResNetClassifier(max_epochs=20, random_state=0).fit(X, y_semi)
     assert auto.n_layers_ in AUTO_N_LAYERS
     assert auto.net_.module_.n_layers == auto.n_layers_
-    assert auto.diffusion_.n_steps == auto.n_layers_
+    assert auto.diffusion_.n_layers == auto.n_layers_
     assert auto.n_layers_scores_.shape == (len(AUTO_N_LAYERS), 3)
     fixed = DiffusionResNetClassifier(n_layers=7, max_epochs=20, random_state=0)
     fixed.fit(X, y_semi)

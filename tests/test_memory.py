@@ -47,9 +47,9 @@ def test_transformer_memory_loads_the_same_graph(tmp_path):
     X, _ = make_blobs(n_samples=150, centers=3, random_state=0)
     memory = Memory(str(tmp_path), verbose=0)
     first = DiffusionTransformer(memory=memory, random_state=0).fit(X)
-    second = DiffusionTransformer(memory=memory, random_state=0, n_steps=5).fit(X)
-    plain = DiffusionTransformer(random_state=0, n_steps=5).fit(X)
-    assert cached_graphs(tmp_path) == 1  # n_steps does not change the graph
+    second = DiffusionTransformer(memory=memory, random_state=0, n_layers=5).fit(X)
+    plain = DiffusionTransformer(random_state=0, n_layers=5).fit(X)
+    assert cached_graphs(tmp_path) == 1  # n_layers does not change the graph
     assert (first.graph_ != second.graph_).nnz == 0
     np.testing.assert_array_equal(second.embedding_, plain.embedding_)
     np.testing.assert_array_equal(

@@ -14,7 +14,7 @@ def graph():
     """A kNN graph whose nodes carry masses (repeated rows): L is not symmetric."""
     X, _ = make_moons(300, noise=0.1, random_state=0)
     X = np.vstack([X, X[:40], X[:10]])
-    t = DiffusionTransformer(n_neighbors=8, sigma=4, n_steps=0).fit(X)
+    t = DiffusionTransformer(n_neighbors=8, sigma=4, n_layers=0).fit(X)
     L = t.laplacian_
     assert abs(L - L.T).max() > 1e-3  # the transposed path is exercised
     return t._fit_X, L, t.lambda_max_

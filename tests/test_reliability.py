@@ -191,7 +191,7 @@ def test_diverging_optimiser_stops_with_an_error_naming_lr(moons):
 def test_adjacency_without_edges():
     # ARPACK cannot start on L = 0; the spectrum of an empty graph is {0}.
     X = np.random.RandomState(0).rand(120, 3)
-    t = DiffusionTransformer(adjacency=sp.csr_matrix((120, 120)), n_steps=5).fit(X)
+    t = DiffusionTransformer(adjacency=sp.csr_matrix((120, 120)), n_layers=5).fit(X)
     assert t.lambda_max_ == 0.0
     np.testing.assert_allclose(t.embedding_, X)
 
@@ -455,7 +455,7 @@ def test_classifier_diffusion_is_a_working_transformer(moons):
         n_neighbors=10,
         sigma=3,
         step_size=clf.diffusion_.step_size_,
-        n_steps=clf.n_layers_,
+        n_layers=clf.n_layers_,
     ).fit(X.astype(np.float32))
     np.testing.assert_allclose(
         clf.diffusion_.transform(X_new), own.transform(X_new), atol=1e-5

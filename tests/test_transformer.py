@@ -27,15 +27,15 @@ def blobs():
 
 def test_fit_transform_is_explicit_euler_diffusion(blobs):
     X, _ = blobs
-    diff = DiffusionTransformer(n_neighbors=6, sigma=3, step_size=0.4, n_steps=7)
+    diff = DiffusionTransformer(n_neighbors=6, sigma=3, step_size=0.4, n_layers=7)
     Xt = diff.fit_transform(X)
     L = graph_laplacian(diffusion_graph(X, 6, 3)).toarray()
     expected = np.linalg.matrix_power(np.eye(len(X)) - 0.4 * L, 7) @ X
     np.testing.assert_allclose(Xt, expected, atol=1e-10)
     np.testing.assert_allclose(diff.laplacian_.toarray(), L, atol=1e-14)
-    # n_steps=0 is the identity.
+    # n_layers=0 is the identity.
     np.testing.assert_array_equal(
-        DiffusionTransformer(n_steps=0, n_neighbors=6).fit_transform(X), X
+        DiffusionTransformer(n_layers=0, n_neighbors=6).fit_transform(X), X
     )
 
 
@@ -49,7 +49,9 @@ def test_transform_of_fitted_rows_equals_fit_transform(blobs):
 def test_transform_new_rows_matches_dense_transcription(blobs):
     X, X_new = blobs
     k, s, tau, T = 6, 3, 0.5, 9
-    diff = DiffusionTransformer(n_neighbors=k, sigma=s, step_size=tau, n_steps=T).fit(X)
+    diff = DiffusionTransformer(n_neighbors=k, sigma=s, step_size=tau, n_layers=T).fit(
+        X
+    )
     # One-way attachment written out densely: the new row's Gaussian weights
     # to its k nearest fitted rows (its own width, degrees of both ends), plus
     # the reverse edge where the fitted row reaches it, halved.
@@ -118,7 +120,7 @@ def test_unstable_step_size_is_rejected(blobs):
         DiffusionTransformer(n_neighbors=6, step_size=limit * 1.05).fit(X)
     # Just below the limit the diffusion stays bounded.
     Xt = DiffusionTransformer(
-        n_neighbors=6, step_size=limit * 0.99, n_steps=200
+        n_neighbors=6, step_size=limit * 0.99, n_layers=200
     ).fit_transform(X)
     assert np.isfinite(Xt).all() and np.abs(Xt).max() <= np.abs(X).max() * 10
 
@@ -184,7 +186,7 @@ def test_precomputed_adjacency():
     A.setdiag(0)
     A.eliminate_zeros()
     X = rng.normal(size=(n, 4))
-    diff = DiffusionTransformer(adjacency=A, step_size=0.25, n_steps=5)
+    diff = DiffusionTransformer(adjacency=A, step_size=0.25, n_layers=5)
     Xt = diff.fit_transform(X)
     A_hat = A.toarray() + np.eye(n)
     d = A_hat.sum(axis=1)
@@ -229,14 +231,14 @@ def test_pipeline_and_grid_search_with_two_jobs():
     grid = GridSearchCV(
         pipe,
         {
-            "diffusiontransformer__n_steps": [0, 20],
+            "diffusiontransformer__n_layers": [0, 20],
             "diffusiontransformer__n_neighbors": [10, 20],
         },
         cv=3,
         n_jobs=2,
     ).fit(X, y)
     assert grid.best_score_ > 0.85
-    assert set(grid.cv_results_["param_diffusiontransformer__n_steps"]) == {0, 20}
+    assert set(grid.cv_results_["param_diffusiontransformer__n_layers"]) == {0, 20}
 
 
 def test_diffusion_raises_distance_diameter_ratio_on_moons():
@@ -278,7 +280,7 @@ def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
 
     X, X_new = blobs
     rows = np.vstack([X_new, X[:4], X_new[::-1]])
-    diff = DiffusionTransformer(n_neighbors=6, n_steps=5).fit(X)
+    diff = DiffusionTransformer(n_neighbors=6, n_layers=5).fit(X)
     y = (X[:, 0] > 0).astype(int)
     y[10:] = -1
     clf = DiffusionResNetClassifier(
@@ -289,7 +291,7 @@ def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
     A = ((A + A.T) > 0).astype(float)
     edges = sp.random(9, n, density=0.1, random_state=1, format="csr")
     Z = np.random.RandomState(2).normal(size=(9, 3))
-    pre = DiffusionTransformer(adjacency=A, step_size=0.25, n_steps=4).fit(X[:n])
+    pre = DiffusionTransformer(adjacency=A, step_size=0.25, n_layers=4).fit(X[:n])
     one_pass = (
         diff.transform(rows),
         clf.predict_proba(rows),
@@ -306,3 +308,11 @@ def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
     np.testing.assert_allclose(chunked[0][15:19], diff.embedding_[:4], atol=1e-12)
     with pytest.raises(ValueError, match="adjacency has 9 rows but X has 8"):
         pre.transform(Z[:8], adjacency=edges)
+
+
+def test_n_steps_is_deprecated_for_n_layers():
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    new = DiffusionTransformer(n_neighbors=6, n_layers=7).fit_transform(X)
+    with pytest.warns(FutureWarning, match="n_steps was renamed n_layers"):
+        old = DiffusionTransformer(n_neighbors=6, n_steps=7).fit_transform(X)
+    np.testing.assert_array_equal(old, new)

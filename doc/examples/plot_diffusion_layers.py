@@ -25,7 +25,7 @@ def ratio(Z):
 steps = [0, 5, 20, 80]
 fig, axes = plt.subplots(1, len(steps), figsize=(3.2 * len(steps), 3.2))
 for ax, n_steps in zip(axes, steps):
-    Z = DiffusionTransformer(n_steps=n_steps).fit_transform(X)
+    Z = DiffusionTransformer(n_layers=n_steps).fit_transform(X)
     ax.scatter(Z[:, 0], Z[:, 1], c=y, s=5, cmap="coolwarm")
     ax.set_title(f"{n_steps} steps, ratio {ratio(Z):.3f}")
     ax.set_xticks([])

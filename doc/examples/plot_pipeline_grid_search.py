@@ -21,7 +21,7 @@ pipe = make_pipeline(StandardScaler(), DiffusionTransformer(), LogisticRegressio
 grid = GridSearchCV(
     pipe,
     {
-        "diffusiontransformer__n_steps": [0, 10, 40, 160],
+        "diffusiontransformer__n_layers": [0, 10, 40, 160],
         "diffusiontransformer__n_neighbors": [10, 20],
     },
     cv=5,
@@ -34,12 +34,12 @@ fig, ax = plt.subplots(figsize=(5, 3.5))
 for k in (10, 20):
     mask = np.array(results["param_diffusiontransformer__n_neighbors"]) == k
     ax.plot(
-        np.array(results["param_diffusiontransformer__n_steps"])[mask],
+        np.array(results["param_diffusiontransformer__n_layers"])[mask],
         results["mean_test_score"][mask],
         marker="o",
         label=f"n_neighbors={k}",
     )
-ax.set_xlabel("n_steps")
+ax.set_xlabel("n_layers")
 ax.set_ylabel("CV accuracy")
 ax.set_title("Linear model on diffused features (two circles)")
 ax.legend()
