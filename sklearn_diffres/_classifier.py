@@ -374,7 +374,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         The trained skorch net: ``net_.module_`` holds the trained weights
         and ``net_.history_`` the training history. The graph is released
         from the module after fit (pickles stay small), so predict with the
-        estimator, not with ``net_.predict``.
+        estimator, not with ``net_.predict``, and continue training with
+        ``warm_start=True``, not with ``net_.partial_fit``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
