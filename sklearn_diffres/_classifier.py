@@ -718,8 +718,8 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
     def _fit(self, X, y, sample_weight=None):
         self._device = _check_device(self.device)
         _check_optimizer(self.optimizer)
-        previous = self._warm_state(X) if self.warm_start else None
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
+        previous = self._warm_state(X) if self.warm_start else None
         labelled_idx, encoder, y_enc = self._check_targets(X, y)
         if previous is not None and not np.array_equal(
             previous["classes"], encoder.classes_
@@ -769,9 +769,10 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 )
         tr = nodes[tr]
         va = None if va is None else nodes[va]
-        if same_graph and self.n_layers == "auto":
-            pass  # warm start on the fitted graph: n_layers_ as chosen then
-        elif self.n_layers == "auto":
+        if self.n_layers != "auto":
+            self.n_layers_ = self.n_layers
+            self.diffusion_.set_params(n_layers=self.n_layers)
+        elif not same_graph:  # a warm start on the fitted graph keeps n_layers_
             # Chosen on the training labels only (validation ones stay unseen).
             self.n_layers_, self.n_layers_scores_ = select_n_layers(
                 self.diffusion_._operator(X_nodes.dtype),
@@ -784,9 +785,6 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 lambda_max=self.diffusion_.lambda_max_,
             )
             self.diffusion_.set_params(n_layers=self.n_layers_)
-        else:
-            self.n_layers_ = self.n_layers
-            self.diffusion_.set_params(n_layers=self.n_layers)
         net = self._build_net(X.shape[1], n_classes, va, y_va, y_tr)
         if weights_tr is not None:
             net.set_params(train_weight=torch.as_tensor(weights_tr))
@@ -832,12 +830,11 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         """
         if not hasattr(self, "net_"):
             return None
-        n_features = getattr(X, "shape", (0, None))[1:2]
-        if tuple(n_features) != (self.diffusion_.n_features_in_,):
+        if X.shape[1] != self.diffusion_.n_features_in_:
             raise ValueError(
                 f"warm_start=True continues training the fitted network, which "
                 f"takes {self.diffusion_.n_features_in_} features; X has shape "
-                f"{getattr(X, 'shape', None)}. Use warm_start=False to start afresh."
+                f"{X.shape}. Use warm_start=False to start afresh."
             )
         graph, old_net = self.diffusion_, self.net_
         fitted_X = graph._fit_X[graph.nodes_]

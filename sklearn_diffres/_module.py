@@ -577,16 +577,13 @@ class _GraphNet(NeuralNetClassifier):
             weight = self.train_weight.to(logits.device)
             if weight.shape != y_true.shape:
                 raise RuntimeError("train_weight needs one full unshuffled batch")
+            # per_sample carries the class weight c_i (None: 1) already.
             class_weight = self.criterion_.weight
-            if class_weight is not None:
-                per_sample = F.cross_entropy(
-                    logits, y_true, weight=class_weight, reduction="none"
-                )
-                norm = (weight * class_weight[y_true]).sum()
-            else:
-                per_sample = F.cross_entropy(logits, y_true, reduction="none")
-                norm = weight.sum()
-            loss = (weight * per_sample).sum() / norm
+            per_sample = F.cross_entropy(
+                logits, y_true, weight=class_weight, reduction="none"
+            )
+            norm = weight if class_weight is None else weight * class_weight[y_true]
+            loss = (weight * per_sample).sum() / norm.sum()
         else:
             loss = self.criterion_(logits, y_true)
         if training and all_logits is not None:

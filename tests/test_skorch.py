@@ -140,6 +140,9 @@ def test_warm_start_continues_training(data):
     np.testing.assert_allclose(
         warm.label_distributions_, long.label_distributions_, rtol=0, atol=1e-5
     )
+    # X as a list is the same X (it was refused before it was validated).
+    warm.set_params(max_epochs=1).fit(X.tolist(), y.tolist())
+    assert warm.diffusion_ is graph
 
 
 def test_warm_start_on_new_rows_and_its_errors(data):
