@@ -4,8 +4,11 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
+import scipy.sparse as sp
+import torch
 
 from ._polynomial import DiffusionPolynomial
+from ._utils import to_torch_sparse
 
 #: Explicit Euler ``x <- (I - tau L) x`` is stable while ``tau * lambda <= 2``.
 STABILITY_LIMIT = 2.0
@@ -29,15 +32,23 @@ def diffuse(laplacian, X, step_size, n_steps, lambda_max=None):
     computed as one Chebyshev polynomial of ``L`` when that takes fewer
     products (see :class:`~sklearn_diffres._polynomial.DiffusionPolynomial`;
     the two agree to ``POLYNOMIAL_TOLERANCE`` times the size of ``X``).
+    The products run in torch on every core; the result has ``X``'s
+    floating dtype (float64 for other inputs).
     """
     if lambda_max is not None:
         polynomial = DiffusionPolynomial.build(step_size, lambda_max, n_steps)
         if polynomial is not None:
             return polynomial.apply(laplacian, X, step_size)
-    X = np.array(X, copy=True)
+    X = np.array(X, dtype=np.result_type(X, np.float32))
+    if n_steps == 0:
+        return X
+    n = laplacian.shape[0]
+    P = sp.identity(n, format="csr") - step_size * sp.csr_matrix(laplacian)
+    P = to_torch_sparse(P, dtype=torch.from_numpy(X[:0]).dtype)
+    x = torch.from_numpy(X)
     for _ in range(n_steps):
-        X -= step_size * (laplacian @ X)
-    return X
+        x = P @ x
+    return x.numpy()
 
 
 def diffuse_attached(laplacian, W_new, Z, G, step_size, n_steps):

@@ -5,7 +5,6 @@
 
 import copy
 import math
-import warnings
 
 import numpy as np
 import scipy.sparse as sp
@@ -16,6 +15,7 @@ from skorch.callbacks import Callback
 from torch import nn
 
 from ._polynomial import DiffusionPolynomial
+from ._utils import to_torch_sparse
 
 
 class _DiffusionLayer(torch.autograd.Function):
@@ -37,9 +37,11 @@ class _DiffusionLayer(torch.autograd.Function):
 
 class _PolynomialDiffusion(torch.autograd.Function):
     """``p(P) @ x`` for a :class:`DiffusionPolynomial` ``p``; the gradient is
-    ``p(P^T) @ g`` (``P^T`` given, as for :class:`_DiffusionLayer`).
+    ``p(P^T) @ g``. The operators given are the polynomial's recurrence
+    matrices ``2 S`` of ``P`` and of ``P^T`` (the same tensor when ``P`` is
+    symmetric), see :meth:`DiffusionPolynomial.recurrence_operator`.
 
-    One autograd node: nothing but ``P^T`` is kept for backward.
+    One autograd node: nothing but the transposed matrix is kept for backward.
     """
 
     @staticmethod
@@ -187,28 +189,6 @@ def diffusion_operator(laplacian, step_size):
     return P
 
 
-def to_torch_sparse(matrix, dtype=torch.float32):
-    """A scipy sparse matrix as a torch sparse CSR tensor.
-
-    Indices are ``int32`` when they fit: torch's CPU product with a dense
-    matrix then took 2.7 ms instead of 3.6 ms for Cora's operator times its
-    1433 features (``int64`` above ``2^31 - 1`` entries).
-    """
-    matrix = sp.csr_matrix(matrix)
-    index = np.int32 if max(matrix.nnz, *matrix.shape) < 2**31 else np.int64
-    with warnings.catch_warnings():
-        # torch notes that CSR support is "in beta"; it says nothing to users.
-        warnings.filterwarnings("ignore", message="Sparse CSR tensor support")
-        warnings.filterwarnings("ignore", message="Sparse invariant checks")
-        return torch.sparse_csr_tensor(
-            torch.from_numpy(matrix.indptr.astype(index)),
-            torch.from_numpy(matrix.indices.astype(index)),
-            torch.from_numpy(matrix.data).to(dtype),
-            size=matrix.shape,
-            check_invariants=False,
-        )
-
-
 def to_torch(X, device="cpu"):
     """Dense or scipy sparse rows as a float32 torch tensor on ``device``."""
     if sp.issparse(X):
@@ -306,6 +286,8 @@ class DiffResNetModule(nn.Module):
             "features_dense",
             "operator",
             "operator_t",
+            "recurrence",
+            "recurrence_t",
             "operator_dropout",
             "operator_dropout_t",
             "proto_distance",
@@ -364,6 +346,7 @@ class DiffResNetModule(nn.Module):
         self.features = self.features_dense = None
         self.operator = self.operator_dropout = None
         self.operator_t = self.operator_dropout_t = None
+        self.recurrence = self.recurrence_t = None
         self._polynomial = None
         if features is not None:
             self.features = features.to(device)
@@ -378,13 +361,28 @@ class DiffResNetModule(nn.Module):
                 if (P != P.T).nnz == 0
                 else diffusion_operator(laplacian.T, self.step_size)
             )
-            self.operator = to_torch_sparse(P).to(device)
-            self.operator_t = (
-                self.operator if P_t is P else to_torch_sparse(P_t).to(device)
-            )
             if self.lambda_max is not None:
                 self._polynomial = DiffusionPolynomial.build(
                     self.step_size, self.lambda_max, self.n_layers
+                )
+            if self._polynomial is None:
+                self.operator = to_torch_sparse(P).to(device)
+                self.operator_t = (
+                    self.operator if P_t is P else to_torch_sparse(P_t).to(device)
+                )
+            else:
+                # Without dropout every pass runs the polynomial: its
+                # recurrence matrix replaces P.
+                M = self._polynomial.recurrence_operator(laplacian, self.step_size)
+                self.recurrence = to_torch_sparse(M).to(device)
+                self.recurrence_t = (
+                    self.recurrence
+                    if P_t is P
+                    else to_torch_sparse(
+                        self._polynomial.recurrence_operator(
+                            laplacian.T, self.step_size
+                        )
+                    ).to(device)
                 )
             if self.dropout > 0:
                 _, _, keep = dropout_threshold(self.dropout)
@@ -427,7 +425,7 @@ class DiffResNetModule(nn.Module):
             )
         if self._polynomial is not None:
             return _PolynomialDiffusion.apply(
-                h, self.operator, self.operator_t, self._polynomial
+                h, self.recurrence, self.recurrence_t, self._polynomial
             )
         for _ in range(self.n_layers):
             h = _DiffusionLayer.apply(h, self.operator, self.operator_t)
@@ -444,7 +442,7 @@ class DiffResNetModule(nn.Module):
 
     def _readout(self, idx):
         """``R`` for the rows ``idx``, or None when it would be too large."""
-        n = self.operator.shape[0]
+        n = self.features.shape[0]
         if idx.numel() * n > self.READOUT_MAX_ENTRIES:
             return None
         key = (idx.numel(), hash(tuple(idx.tolist())))
@@ -453,7 +451,7 @@ class DiffResNetModule(nn.Module):
                 E = torch.zeros(n, idx.numel(), device=idx.device)
                 E[idx, torch.arange(idx.numel(), device=idx.device)] = 1.0
                 if self._polynomial is not None:
-                    E = self._polynomial.evaluate(E, lambda v: self.operator_t @ v)
+                    E = self._polynomial.evaluate(E, lambda v: self.recurrence_t @ v)
                 else:
                     for _ in range(self.n_layers):
                         E = self.operator_t @ E
