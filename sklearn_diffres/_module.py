@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback
 from torch import nn
@@ -189,6 +190,21 @@ def diffusion_operator(laplacian, step_size):
     return P
 
 
+def _permute_rows(features, order):
+    """Rows ``order`` of a dense or sparse CSR torch tensor (on the CPU)."""
+    if features.layout != torch.sparse_csr:
+        return features[torch.from_numpy(order).to(features.device)]
+    matrix = sp.csr_matrix(
+        (
+            features.values().cpu().numpy(),
+            features.col_indices().cpu().numpy(),
+            features.crow_indices().cpu().numpy(),
+        ),
+        shape=features.shape,
+    )
+    return to_torch_sparse(matrix[order], dtype=features.dtype)
+
+
 def to_torch(X, device="cpu"):
     """Dense or scipy sparse rows as a float32 torch tensor on ``device``."""
     if sp.issparse(X):
@@ -250,10 +266,23 @@ class DiffResNetModule(nn.Module):
     without dropout (and the readout) run as one Chebyshev polynomial of
     ``P`` when it takes fewer products than ``n_layers``
     (:class:`~sklearn_diffres._polynomial.DiffusionPolynomial`).
+
+    On graphs of at least ``REORDER_MIN_NODES`` nodes the module works on
+    the nodes in reverse Cuthill-McKee order, which puts neighbours at
+    nearby rows: a sparse product then reads its inputs from cache more
+    often. ``forward(idx)`` still takes and returns the graph's own node
+    order.
     """
 
     #: Largest dense readout matrix ``R`` kept (entries; float32).
     READOUT_MAX_ENTRIES = 2**25
+
+    #: Graphs with at least this many nodes are reordered (reverse
+    #: Cuthill-McKee) for the sparse products. On two CPU cores, with ten
+    #: columns, a product on the 100,000-node graph of the scale benchmark
+    #: went from 4.5 to 3.7 ms, on its 1,000,000-node graph from 258 to 144
+    #: ms; smaller graphs fit in cache either way.
+    REORDER_MIN_NODES = 2**15
 
     def __init__(
         self,
@@ -291,6 +320,7 @@ class DiffResNetModule(nn.Module):
             "operator_dropout",
             "operator_dropout_t",
             "proto_distance",
+            "position",
         ):
             self.register_buffer(name, None, persistent=False)
         self._readouts = {}
@@ -347,8 +377,22 @@ class DiffResNetModule(nn.Module):
         self.operator = self.operator_dropout = None
         self.operator_t = self.operator_dropout_t = None
         self.recurrence = self.recurrence_t = None
+        self.position = None
         self._polynomial = None
+        order = None
+        if laplacian is not None and laplacian.shape[0] >= self.REORDER_MIN_NODES:
+            order = reverse_cuthill_mckee(
+                sp.csr_matrix(laplacian), symmetric_mode=True
+            ).astype(np.int64)
+            laplacian = sp.csr_matrix(laplacian)[order][:, order]
+            position = np.empty_like(order)
+            position[order] = np.arange(order.size)
+            self.position = torch.from_numpy(position).to(device)
+            if proto_distance is not None:
+                proto_distance = proto_distance[torch.from_numpy(order)]
         if features is not None:
+            if order is not None:
+                features = _permute_rows(features, order)
             self.features = features.to(device)
             if features.layout == torch.sparse_csr:
                 self.features_dense = self.features.to_dense()
@@ -459,6 +503,8 @@ class DiffResNetModule(nn.Module):
         return self._readouts[key]
 
     def forward(self, idx):
+        if self.position is not None:  # the graph's nodes are reordered
+            idx = self.position[idx.to(self.position.device)]
         h = self.encode(self.features, self.features_dense)
         need_all = self.training and self.proto_distance is not None
         if self.training and self.dropout > 0:

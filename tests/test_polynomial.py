@@ -79,3 +79,39 @@ def test_module_polynomial_forward_and_gradients_match_layers(graph):
     for got, want in ((r1, r0), (l1, l0), (r0, l0)):
         np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
     np.testing.assert_allclose(g1.numpy(), g0.numpy(), atol=1e-5)
+
+
+@pytest.mark.parametrize("sparse, alpha", [(False, False), (True, True)])
+def test_module_reordered_nodes_match_graph_order(graph, sparse, alpha):
+    # Large graphs run in reverse Cuthill-McKee order; forward(idx) still
+    # speaks the graph's node order: same logits, same gradients.
+    import scipy.sparse as sp
+
+    X, L, lam = graph
+    features = sp.csr_matrix(X) if sparse else X
+    idx = torch.arange(0, 300, 7)
+    target = torch.arange(idx.numel()) % 2
+    proto = torch.rand(X.shape[0], 2) if alpha else None
+    results = []
+    for reorder_min in (10**9, 1):
+        module = DiffResNetModule(
+            2, 2, step_size=1.0 / lam, n_layers=60, lambda_max=lam
+        )
+        module.REORDER_MIN_NODES = reorder_min
+        module.reset_parameters(0)
+        module.set_graph(to_torch(features), L, proto)
+        if reorder_min == 1:  # a real permutation of the nodes
+            assert not torch.equal(module.position, torch.arange(X.shape[0]))
+        else:
+            assert module.position is None
+        module.train()
+        out = module(idx)
+        logits, all_logits = out if alpha else (out, None)
+        loss = torch.nn.functional.cross_entropy(logits, target)
+        if alpha:
+            loss = loss + (all_logits.softmax(1) * module.proto_distance).sum()
+        grad = torch.autograd.grad(loss, module.blocks[0].fc1.weight)[0]
+        module.eval()
+        results.append((logits.detach(), loss.detach(), grad, module(idx).detach()))
+    for got, want in zip(*results):
+        np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
