@@ -1016,6 +1016,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                     self.diffusion_.step_size_,
                     self.n_layers_,
                     float(off_diagonal.max(initial=0.0)),
+                    lambda_max=self.diffusion_.lambda_max_,
                 )
             box["cache"] = cache
         return box["cache"]

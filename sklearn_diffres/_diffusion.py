@@ -80,6 +80,18 @@ def diffuse_attached(laplacian, W_new, Z, G, step_size, n_steps):
 ATTACH_POINTS = 16
 ATTACH_PANELS = 3
 
+#: Truncation of the Chebyshev series of ``mu^t`` behind the summary (see
+#: ``AttachedDiffusion``): tighter than ``POLYNOMIAL_TOLERANCE``, as the
+#: summary adds up to ``n_steps`` such series.
+ATTACH_TOLERANCE = 1e-9
+
+#: Chebyshev terms added to the summary per dense product.
+ATTACH_BLOCK = 8
+
+#: Terms carried beyond the degree while the coefficients of ``mu^t`` are
+#: stepped from ``t`` to ``t + 1`` (the last one is dropped at each step).
+ATTACH_SPARE_TERMS = 8
+
 #: Largest ``ATTACH_PANELS * ATTACH_POINTS * n_nodes * n_columns`` kept
 #: (float32 entries, 512 MB); above it new rows take the plain path.
 ATTACH_MAX_ENTRIES = 2**27
@@ -94,10 +106,11 @@ class AttachedDiffusion:
     ``T`` steps ``z_T = a^T z_0 + step_size * w F(a)`` with ``F(a) =
     sum_t a^(T-1-t) G_t``. ``F`` is a polynomial in ``a`` alone: it is
     evaluated once, at Chebyshev points, while the fitted rows are diffused
-    (one pass of ``T`` sparse products, Horner's rule at every point), and a
-    new row then costs its neighbours' stored values: nothing that grows
-    with the fitted graph. ``F`` is interpolated at the row's ``a``
-    (barycentric formula).
+    (one pass of ``T`` sparse products, Horner's rule at every point; given
+    ``lambda_max``, from the Chebyshev terms of the operator when they are
+    fewer, see ``_chebyshev_sums``), and a new row then costs its
+    neighbours' stored values: nothing that grows with the fitted graph.
+    ``F`` is interpolated at the row's ``a`` (barycentric formula).
 
     The points lie on ``ATTACH_PANELS`` intervals of ``1 - a``, each a fifth
     of the one before, ``[r / 5, r]``: from ``r = 1.25 * step_size *
@@ -110,7 +123,7 @@ class AttachedDiffusion:
     the plain path (:func:`diffuse_attached`).
     """
 
-    def __init__(self, laplacian, G, step_size, n_steps, delta_max):
+    def __init__(self, laplacian, G, step_size, n_steps, delta_max, lambda_max=None):
         self.step_size = step_size
         self.n_steps = n_steps
         top = min(2.0, 1.25 * step_size * delta_max)  # a >= -1: stability
@@ -121,17 +134,78 @@ class AttachedDiffusion:
         high, low = self.edges[:-1, None], self.edges[1:, None]
         # Points a = 1 - r, r inside each panel [low, high].
         self.points = 1.0 - (0.5 * (high + low) + 0.5 * (high - low) * np.cos(theta))
-        points = self.points.ravel()
         G = np.array(G, dtype=np.float64)
-        F = np.zeros((points.size,) + G.shape)
-        for _ in range(n_steps):
-            # F <- a F + G_t at every point a, then G_{t+1} = G_t - step L G_t.
-            F *= points.reshape(-1, *([1] * G.ndim))
-            F += G
-            G -= step_size * (laplacian @ G)
+        polynomial = None
+        if lambda_max is not None:
+            polynomial = DiffusionPolynomial.build(
+                step_size, lambda_max, n_steps, tolerance=ATTACH_TOLERANCE
+            )
+        if polynomial is None:
+            F = self._trajectory_sums(laplacian, G, self.points.ravel())
+        else:
+            F = self._chebyshev_sums(laplacian, G, self.points.ravel(), polynomial)
         self.values = F.astype(np.float32).reshape(
             ATTACH_PANELS, ATTACH_POINTS, *G.shape
         )
+
+    def _trajectory_sums(self, laplacian, G, points):
+        """``F(a)`` at ``points``, step by step: ``n_steps`` sparse products,
+        each followed by Horner's rule at every point."""
+        F = np.zeros((points.size,) + G.shape)
+        for _ in range(self.n_steps):
+            # F <- a F + G_t at every point a, then G_{t+1} = G_t - step L G_t.
+            F *= points.reshape(-1, *([1] * G.ndim))
+            F += G
+            G -= self.step_size * (laplacian @ G)
+        return F
+
+    def _chebyshev_sums(self, laplacian, G, points, polynomial):
+        """``F(a)`` at ``points`` from the Chebyshev terms of the operator.
+
+        With ``P = center I + half S``, ``mu^t = sum_k c_tk T_k(s)`` on the
+        spectrum, so ``G_t = sum_k c_tk V_k`` with ``V_k = T_k(S) G_0`` and
+        ``F(a) = sum_k d_k(a) V_k``, ``d_k(a) = sum_t a^(T-1-t) c_tk``. The
+        ``V_k`` need one sparse product each, as many as the polynomial of
+        ``P`` has terms at ``ATTACH_TOLERANCE`` (fewer than ``n_steps`` for
+        long diffusions), and ``F`` is updated by a few dense products instead of two
+        passes over it per step.
+        """
+        degree, center, half = polynomial.degree, polynomial.center, polynomial.half
+        # d[j, k] = sum_t a_j^(T-1-t) c_tk, by Horner's rule over t, with the
+        # coefficients of mu^(t+1) = (center + half s) mu^t, s T_k =
+        # (T_(k+1) + T_|k-1|) / 2, cut at the polynomial's degree.
+        # A few spare terms beyond the degree keep the cut from feeding back.
+        c = np.zeros(degree + ATTACH_SPARE_TERMS)
+        c[0] = 1.0
+        d = np.zeros((points.size, degree + 1))
+        for _ in range(self.n_steps):
+            d *= points[:, None]
+            d += c[: degree + 1]
+            shifted = np.zeros_like(c)
+            shifted[1:] += 0.5 * c[:-1]
+            shifted[:-1] += 0.5 * c[1:]
+            shifted[1] += 0.5 * c[0]
+            c = center * c + half * shifted
+        M = to_torch_sparse(
+            polynomial.recurrence_operator(laplacian, self.step_size),
+            dtype=torch.float64,
+        )
+        d = torch.from_numpy(d)
+        F = torch.zeros((points.size, G.size), dtype=torch.float64)
+        previous, current = None, torch.from_numpy(G.reshape(G.shape[0], -1))
+        block, first = [], 0
+        for k in range(degree + 1):
+            if k == 1:
+                previous, current = current, 0.5 * (M @ current)
+            elif k > 1:
+                following = M @ current
+                following -= previous
+                previous, current = current, following
+            block.append(current.reshape(-1))
+            if len(block) == ATTACH_BLOCK or k == degree:
+                F.addmm_(d[:, first : k + 1], torch.stack(block))
+                block, first = [], k + 1
+        return F.numpy().reshape((points.size,) + G.shape)
 
     def apply(self, W_new, Z):
         """Diffused rows ``Z`` attached by ``W_new``, and the rows it covers.

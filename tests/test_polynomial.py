@@ -115,3 +115,24 @@ def test_module_reordered_nodes_match_graph_order(graph, sparse, alpha):
         results.append((logits.detach(), loss.detach(), grad, module(idx).detach()))
     for got, want in zip(*results):
         np.testing.assert_allclose(got.numpy(), want.numpy(), rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize(
+    "n_steps, limit", [(20, 0.5), (60, 0.5), (200, 0.5), (200, 0.99)]
+)
+def test_attached_summary_from_chebyshev_terms_matches_the_steps(graph, n_steps, limit):
+    # The summary of the fitted trajectory that new rows are interpolated
+    # from: built from the operator's Chebyshev terms, or step by step.
+    from sklearn_diffres._diffusion import AttachedDiffusion
+
+    X, L, lam = graph
+    step = 2 * limit / lam
+    assert DiffusionPolynomial.build(step, lam, n_steps, tolerance=1e-9) is not None
+    G = np.random.RandomState(0).normal(size=(X.shape[0], 3))
+    W = DiffusionTransformer(n_neighbors=8, sigma=4, n_layers=0).fit(X).graph_
+    delta_max = float((np.asarray(W.sum(axis=1)).ravel() - W.diagonal()).max())
+    steps = AttachedDiffusion(L, G, step, n_steps, delta_max)
+    fast = AttachedDiffusion(L, G, step, n_steps, delta_max, lambda_max=lam)
+    scale = np.abs(steps.values).max()
+    assert scale > 1
+    np.testing.assert_allclose(fast.values, steps.values, rtol=0, atol=1e-6 * scale)
