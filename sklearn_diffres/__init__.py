@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from ._auto import AUTO_N_LAYERS
-from ._classifier import GRADIENT_CLIP_NORM, DiffusionResNetClassifier
+from ._classifier import DiffusionResNetClassifier
 from ._graph import (
     EXACT_NEIGHBORS_MAX_SAMPLES,
     EXACT_NEIGHBORS_MAX_WORK,
@@ -12,6 +12,7 @@ from ._graph import (
     graph_laplacian,
     normalize_adjacency,
 )
+from ._net import GRADIENT_CLIP_NORM
 from ._polynomial import POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer

@@ -3,8 +3,7 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import functools
-import warnings
+import copy
 from numbers import Integral, Real
 
 import numpy as np
@@ -12,13 +11,9 @@ import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
-from sklearn.model_selection import train_test_split
-from sklearn.preprocessing import LabelEncoder
-from sklearn.utils import check_array, check_random_state, column_or_1d
+from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.extmath import softmax
-from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_sample_weight,
     _num_samples,
@@ -26,154 +21,20 @@ from sklearn.utils.validation import (
 )
 
 from ._auto import select_n_layers
-from ._diffusion import (
-    ATTACH_MAX_ENTRIES,
-    ATTACH_PANELS,
-    ATTACH_POINTS,
-    AttachedDiffusion,
-)
+from ._fitted_graph import FittedGraph
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
-from ._module import (
-    DiffResNetModule,
-    _GraphNet,
-    _PaperEarlyStopping,
-    _TrainingGuard,
-    to_torch,
+from ._kernels import to_torch
+from ._net import (
+    _OPTIMIZERS,
+    ROUTED_PREFIXES,
+    build_net,
+    check_device,
+    check_optimizer,
+    rectified_prototypes,
 )
+from ._targets import check_targets, class_weights, node_ids, split_validation
 from ._transformer import DiffusionTransformer
 from ._utils import CHUNK_ROWS, restore_on_failure, unlabelled_mask
-
-_OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
-
-#: ``hidden_layer_size=None`` means ``max(n_features, MIN_HIDDEN_UNITS)``. The
-#: paper's width (the number of features) leaves a 2-feature table a block
-#: with 2 hidden units: on the benchmark tables with 5 labels per class, 64
-#: units lifted banana from 0.57 to 0.70 and changed none of the wide tables.
-MIN_HIDDEN_UNITS = 64
-
-#: Largest norm of the gradient of one step; larger ones are scaled down
-#: (skorch's ``GradientNormClipping``). Full-batch SGD with momentum, the
-#: default, drifts to where the loss is sharp as the classifier's weights
-#: grow on few labels: on ``make_classification`` (10,000 samples, 32
-#: features, 100 labels) the gradient norm fell from 1.2 to 0.14 over 60
-#: epochs, then rose to 1e7 and training diverged at epoch 94. Clipped at
-#: 1.0 it trained to the end (accuracy 0.52; LabelSpreading 0.47).
-GRADIENT_CLIP_NORM = 1.0
-
-
-def _fused_adam_available(device):
-    """Whether this torch has the fused Adam kernel for ``device``.
-
-    On two CPU cores one step over Cora's 2.1 million parameters took
-    0.5 ms fused, 4.8 ms with ``foreach=False`` and 8.2 ms with torch's
-    default (``foreach``). CPU support came in torch 2.4; older ones raise.
-    """
-    try:
-        torch.optim.Adam(
-            [torch.zeros(1, device=device, requires_grad=True)], fused=True
-        )
-    except (RuntimeError, TypeError, ValueError):
-        return False
-    return True
-
-
-#: Torch device types the estimator trains on.
-_DEVICE_TYPES = ("cpu", "cuda")
-
-
-def _check_device(device):
-    """``device`` as a string; a ValueError naming it unless it can be used."""
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, TypeError, ValueError) as exc:
-        raise ValueError(
-            f"device={device!r} is not a torch device ({exc}); use 'cpu' or "
-            "'cuda' (or 'cuda:N')."
-        ) from None
-    kind = parsed.type
-    if kind not in _DEVICE_TYPES:
-        raise ValueError(
-            f"device={device!r} is not supported: the network trains on "
-            "'cpu' or 'cuda' (or 'cuda:N')."
-        )
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(
-            f"device={device!r} was asked for but CUDA is not available on "
-            "this machine; use device='cpu'."
-        )
-    return str(parsed)
-
-
-def _optimizer_class(optimizer):
-    """The optimizer class behind a name, a class or a ``functools.partial``."""
-    optimizer = _OPTIMIZERS.get(optimizer, optimizer)
-    while isinstance(optimizer, functools.partial):
-        optimizer = optimizer.func
-    return optimizer
-
-
-def _check_optimizer(optimizer):
-    """Raise a ValueError naming ``optimizer`` unless it is usable."""
-    cls = _optimizer_class(optimizer)
-    if not (isinstance(cls, type) and issubclass(cls, torch.optim.Optimizer)):
-        raise ValueError(
-            f"optimizer={optimizer!r} is not a torch.optim.Optimizer subclass; "
-            f"use one of {sorted(_OPTIMIZERS)}, such a class, or a "
-            "functools.partial of one (e.g. partial(torch.optim.SGD, "
-            "nesterov=True))."
-        )
-
-
-#: Prefixes of the skorch settings the estimator passes on to its net
-#: (``optimizer__momentum=0.5``, ``callbacks__gradient_clipping__...``).
-ROUTED_PREFIXES = ("optimizer__", "callbacks__")
-
-
-def _check_label_types(y):
-    """Raise if labels mix strings with numbers (LabelEncoder cannot sort them)."""
-    if y.dtype.kind != "O":
-        return
-    kinds = {}
-    for v in y:
-        kinds.setdefault(isinstance(v, str), v)
-    if len(kinds) > 1:
-        raise ValueError(
-            f"y mixes string and non-string labels (e.g. {kinds[True]!r} and "
-            f"{kinds[False]!r}); give every class a label of one type. "
-            "Unlabelled samples are marked with -1 (or None) in either case."
-        )
-
-
-def _rectified_prototypes(X, labelled_idx, y_enc, n_classes):
-    """Prototype rectification of the paper's few-shot code.
-
-    Class means of the labelled rows, then a softmax-weighted mean of the
-    rows that cosine similarity (times 10) assigns to each class. Returns the
-    distances ``||x_i - p_c||`` of every row to every rectified prototype.
-    """
-    X = X.toarray() if sp.issparse(X) else np.asarray(X, dtype=np.float64)
-    proto = np.stack(
-        [X[labelled_idx[y_enc == c]].mean(axis=0) for c in range(n_classes)]
-    )
-
-    def unit(A):
-        norm = np.linalg.norm(A, axis=1, keepdims=True)
-        return A / np.where(norm > 0, norm, 1.0)
-
-    cos = unit(X) @ unit(proto).T * 10
-    pseudo = cos.argmax(axis=1)
-    weight = softmax(cos)
-    rectified = np.stack(
-        [
-            (weight[pseudo == c, c, None] * X[pseudo == c]).mean(axis=0)
-            if (pseudo == c).any()
-            else proto[c]
-            for c in range(n_classes)
-        ]
-    )
-    distance = np.linalg.norm(X[:, None, :] - rectified[None, :, :], axis=2)
-    distance[labelled_idx] = 0.0
-    return distance
 
 
 class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
@@ -572,68 +433,6 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         rest = {k: v for k, v in params.items() if k not in kept}
         return super().set_params(**rest) if rest else self
 
-    def _check_targets(self, X, y):
-        y = column_or_1d(y, warn=True)
-        if y.shape[0] != X.shape[0]:
-            raise ValueError(
-                f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match."
-            )
-        labelled = ~unlabelled_mask(y)
-        if not labelled.any():
-            raise ValueError(
-                "y has no labelled sample (every target is -1); at least two "
-                "classes need labelled samples."
-            )
-        _check_label_types(y[labelled])
-        check_classification_targets(y[labelled])
-        if labelled.all() and y.dtype.kind in "USO":
-            names = np.unique(y).tolist()
-            shown = ", ".join(map(repr, names[:5]))
-            shown += ", ..." if len(names) > 5 else ""
-            warnings.warn(
-                f"y has no unlabelled sample: each of its {len(names)} values "
-                f"({shown}) is taken as a class. Mark unlabelled samples with "
-                "-1 or None "
-                "(a string such as 'unlabeled' is a class name).",
-                UserWarning,
-            )
-        encoder = LabelEncoder().fit(y[labelled])
-        if len(encoder.classes_) < 2:
-            raise ValueError(
-                "y has labelled samples of only one class "
-                f"({encoder.classes_[0]!r}); the classifier needs at least two "
-                "classes."
-            )
-        return np.flatnonzero(labelled), encoder, encoder.transform(y[labelled])
-
-    def _split_validation(self, idx, y_enc, rng):
-        if not self.early_stopping:
-            return idx, y_enc, None, None
-        counts = np.bincount(y_enc)
-        stratify = y_enc if counts.min() >= 2 else None
-        try:
-            tr, va, y_tr, y_va = train_test_split(
-                idx,
-                y_enc,
-                test_size=self.validation_fraction,
-                stratify=stratify,
-                random_state=rng,
-            )
-        except ValueError as exc:
-            raise ValueError(
-                f"early_stopping needs enough labelled samples to hold out "
-                f"validation_fraction={self.validation_fraction} of them: {exc}"
-            ) from exc
-        missing = np.setdiff1d(np.arange(len(counts)), y_tr)
-        if missing.size:
-            raise ValueError(
-                f"early_stopping held out every labelled sample of class "
-                f"{self.classes_[missing[0]]!r} for validation (validation_fraction="
-                f"{self.validation_fraction}); label more samples of each class or "
-                "use early_stopping=False."
-            )
-        return tr, y_tr, va, y_va
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Build the graph on all of X and train on its labelled samples.
@@ -664,27 +463,6 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 return self._fit_nodes(X, y, sample_weight)
             return self._fit(X, y, sample_weight)
 
-    def _node_ids(self, X, n_nodes, unique=False):
-        """Validate node ids: integers of shape (n, 1) in ``[0, n_nodes)``."""
-        ids = check_array(X, dtype=None, input_name="X")
-        if ids.shape[1] != 1 or not (
-            np.issubdtype(ids.dtype, np.integer)
-            or (np.issubdtype(ids.dtype, np.floating) and np.all(ids == np.round(ids)))
-        ):
-            raise ValueError(
-                "With node_features, X holds node ids: an integer array of shape "
-                f"(n_samples, 1); got dtype {ids.dtype} and shape {ids.shape}."
-            )
-        ids = ids[:, 0].astype(np.intp)
-        if ids.size and (ids.min() < 0 or ids.max() >= n_nodes):
-            raise ValueError(
-                f"X holds node ids outside [0, {n_nodes}): node_features has "
-                f"{n_nodes} rows (e.g. id {ids[(ids < 0) | (ids >= n_nodes)][0]})."
-            )
-        if unique and np.unique(ids).size != ids.size:
-            raise ValueError("X gives a node id more than once; fit takes each once.")
-        return ids
-
     def _fit_nodes(self, X, y, sample_weight):
         """``fit`` on node ids: their labels, every node in the graph."""
         if self.adjacency is None:
@@ -693,7 +471,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 "its rows); without adjacency pass the features as X."
             )
         n_nodes = _num_samples(self.node_features)
-        ids = self._node_ids(X, n_nodes, unique=True)
+        ids = node_ids(X, n_nodes, unique=True)
         y = column_or_1d(y, warn=True)
         if y.shape[0] != ids.shape[0]:
             raise ValueError(
@@ -716,11 +494,11 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         return self
 
     def _fit(self, X, y, sample_weight=None):
-        self._device = _check_device(self.device)
-        _check_optimizer(self.optimizer)
+        self._device = check_device(self.device)
+        check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
         previous = self._warm_state(X) if self.warm_start else None
-        labelled_idx, encoder, y_enc = self._check_targets(X, y)
+        labelled_idx, encoder, y_enc = check_targets(X, y)
         if previous is not None and not np.array_equal(
             previous["classes"], encoder.classes_
         ):
@@ -736,26 +514,33 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
 
         X32 = X.astype(np.float32)
         same_graph = previous is not None and previous["same_X"](X32)
-        if not same_graph:
-            self.diffusion_ = DiffusionTransformer(
+        if same_graph:
+            graph = self._graph
+        else:
+            # Only the graph is needed: diffusing the raw features is skipped.
+            graph = FittedGraph(
                 n_neighbors=self.n_neighbors,
                 sigma=self.sigma,
                 step_size=self.step_size,
-                n_layers=0 if self.n_layers == "auto" else self.n_layers,
+                n_layers=0,
                 adjacency=self.adjacency,
                 neighbors_algorithm=self.neighbors_algorithm,
                 random_state=seed,
                 n_jobs=self.n_jobs,
                 memory=self.memory,
-            )
-            # Only the graph is needed: diffusing the raw features is skipped.
-            self.diffusion_._fit_graph(X32)
-            self.diffusion_.n_features_in_ = X.shape[1]
+            ).fit(X32)
         # The network runs on the graph's nodes (identical rows are one node);
         # a labelled sample is its node, so a node may carry several labels.
-        X_nodes, nodes = self.diffusion_._fit_X, self.diffusion_.nodes_
+        X_nodes, nodes = graph.fit_X, graph.nodes
 
-        tr, y_tr, va, y_va = self._split_validation(labelled_idx, y_enc, rng)
+        tr, y_tr, va, y_va = split_validation(
+            labelled_idx,
+            y_enc,
+            rng,
+            self.early_stopping,
+            self.validation_fraction,
+            self.classes_,
+        )
         weights_tr = None
         if sample_weight is not None:
             sample_weight = _check_sample_weight(
@@ -771,27 +556,33 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         va = None if va is None else nodes[va]
         if self.n_layers != "auto":
             self.n_layers_ = self.n_layers
-            self.diffusion_.set_params(n_layers=self.n_layers)
         elif not same_graph:  # a warm start on the fitted graph keeps n_layers_
             # Chosen on the training labels only (validation ones stay unseen).
             self.n_layers_, self.n_layers_scores_ = select_n_layers(
-                self.diffusion_._operator(X_nodes.dtype),
-                self.diffusion_.step_size_,
+                graph.operator(X_nodes.dtype),
+                graph.step,
                 X_nodes,
                 tr,
                 y_tr,
                 n_classes,
                 random_state=seed,
-                lambda_max=self.diffusion_.lambda_max_,
+                lambda_max=graph.lambda_max,
             )
-            self.diffusion_.set_params(n_layers=self.n_layers_)
-        net = self._build_net(X.shape[1], n_classes, va, y_va, y_tr)
+        # A new graph object (the fitted one is never changed in place).
+        graph = copy.copy(graph)
+        graph.n_layers = self.n_layers_
+        self._graph = graph
+        self.diffusion_ = DiffusionTransformer._around(
+            graph, X.shape[1], **graph.get_params()
+        )
+        weights = class_weights(self.class_weight, self.classes_, y_tr)
+        net = build_net(self, X.shape[1], n_classes, va, y_va, weights)
         if weights_tr is not None:
             net.set_params(train_weight=torch.as_tensor(weights_tr))
         proto = None
         if self.alpha > 0:
             proto = torch.as_tensor(
-                _rectified_prototypes(X_nodes, tr, y_tr, n_classes),
+                rectified_prototypes(X_nodes, tr, y_tr, n_classes),
                 dtype=torch.float32,
             )
         # Weights and dropout noise come from per-fit generators, not torch's
@@ -803,7 +594,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
             net.module_.reset_parameters(seed)
             if previous is not None:
                 previous["restore"](net)
-            net.module_.set_graph(to_torch(X_nodes), self.diffusion_.laplacian_, proto)
+            net.module_.set_graph(to_torch(X_nodes), graph.laplacian, proto)
             net.partial_fit(tr, y_tr)
         self._raise_if_interrupted(net)
         self.net_ = net
@@ -813,7 +604,7 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         net.module_.eval()
         net.module_.set_graph()  # the graph lives in diffusion_; keep pickles small
         self._fit_logits0 = self._logits0(X_nodes)
-        logits = self.diffusion_._diffuse_fitted(self._fit_logits0)
+        logits = graph.diffuse_fitted(self._fit_logits0)
         self._fit_logits = logits
         self._attached_box = {}
         logits = logits[nodes]
@@ -836,15 +627,21 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 f"takes {self.diffusion_.n_features_in_} features; X has shape "
                 f"{X.shape}. Use warm_start=False to start afresh."
             )
-        graph, old_net = self.diffusion_, self.net_
-        fitted_X = graph._fit_X[graph.nodes_]
+        graph, old_net = self._graph, self.net_
+        fitted_X = graph.fit_X[graph.nodes]
 
         built_with = graph.get_params()
         same_settings = all(
             built_with[name] is getattr(self, name)
             if name == "adjacency"
             else built_with[name] == getattr(self, name)
-            for name in ("n_neighbors", "sigma", "step_size", "adjacency")
+            for name in (
+                "n_neighbors",
+                "sigma",
+                "step_size",
+                "adjacency",
+                "neighbors_algorithm",
+            )
         )
 
         def same_X(X32):
@@ -885,81 +682,6 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                 "before fit."
             )
 
-    def _class_weights(self, y_tr):
-        """Class weights of the loss by class code, or None (unweighted)."""
-        if self.class_weight is None:
-            return None
-        if isinstance(self.class_weight, str):  # 'balanced'
-            return compute_class_weight(
-                "balanced", classes=np.arange(len(self.classes_)), y=y_tr
-            )
-        unknown = set(self.class_weight) - set(self.classes_.tolist())
-        if unknown:
-            raise ValueError(
-                f"class_weight names labels that are not classes of y: "
-                f"{sorted(unknown, key=repr)!r}; the classes are "
-                f"{self.classes_.tolist()!r}."
-            )
-        return np.array([self.class_weight.get(c, 1.0) for c in self.classes_.tolist()])
-
-    def _build_net(self, n_features, n_classes, valid_idx, valid_y, train_y):
-        from skorch.callbacks import GradientNormClipping
-        from skorch.dataset import Dataset
-        from skorch.helper import predefined_split
-
-        optimizer = _OPTIMIZERS.get(self.optimizer, self.optimizer)
-        extra = {"optimizer__weight_decay": self.weight_decay}
-        preset = getattr(optimizer, "keywords", {})  # a functools.partial's
-        if _optimizer_class(optimizer) is torch.optim.SGD and "momentum" not in preset:
-            extra["optimizer__momentum"] = 0.9
-        weights = self._class_weights(train_y)
-        if weights is not None:
-            extra["criterion__weight"] = torch.as_tensor(weights, dtype=torch.float32)
-        if self.optimizer == "adam" and _fused_adam_available(self._device):
-            extra["optimizer__fused"] = True
-        callbacks = [
-            ("training_guard", _TrainingGuard()),
-            ("gradient_clipping", GradientNormClipping(GRADIENT_CLIP_NORM)),
-        ]
-        train_split = None
-        if valid_idx is not None:
-            train_split = predefined_split(Dataset(valid_idx, valid_y))
-            callbacks.append(
-                ("paper_early_stopping", _PaperEarlyStopping(self.patience))
-            )
-        callbacks.extend(self.callbacks or [])
-        # The user's skorch settings win over the defaults above.
-        extra.update(self._routed_params())
-        return _GraphNet(
-            module=DiffResNetModule,
-            module__n_features=n_features,
-            module__n_classes=n_classes,
-            module__step_size=self.diffusion_.step_size_,
-            module__n_layers=self.n_layers_,
-            module__lambda_max=self.diffusion_.lambda_max_,
-            module__dropout=self.dropout,
-            module__residual_block=self.residual_block,
-            module__hidden_layer_size=(
-                max(n_features, MIN_HIDDEN_UNITS)
-                if self.hidden_layer_size is None
-                else self.hidden_layer_size
-            ),
-            module__n_blocks=self.n_blocks,
-            criterion=torch.nn.CrossEntropyLoss,
-            optimizer=optimizer,
-            lr=self.lr,
-            max_epochs=self.max_epochs,
-            batch_size=-1,
-            train_split=train_split,
-            iterator_train__shuffle=False,
-            callbacks=callbacks,
-            classes=np.arange(n_classes),
-            device=self._device,
-            verbose=self.verbose,
-            alpha=self.alpha,
-            **extra,
-        )
-
     def _logits0(self, X):
         """Logits of rows before diffusion (residual blocks, classifier)."""
         module = self.net_.module_
@@ -981,44 +703,31 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
                     "With node_features, X holds ids of fitted nodes: there are "
                     "no new rows, and no adjacency to pass."
                 )
-            ids = self._node_ids(X, len(self.diffusion_.nodes_))
-            return self._fit_logits[self.diffusion_.nodes_[ids]].copy()
+            ids = node_ids(X, len(self._graph.nodes))
+            return self._fit_logits[self._graph.nodes[ids]].copy()
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
-        logits, match = self.diffusion_._diffuse_new(
-            X, self._logits0(X), self._fit_logits0, adjacency, self._attached()
+        return self._graph.diffuse_new(
+            X,
+            self._logits0(X),
+            self._fit_logits0,
+            self._fit_logits,
+            adjacency,
+            self._attached(),
         )
-        matched = match >= 0
-        logits[matched] = self._fit_logits[match[matched]]
-        return logits
 
     def _attached(self):
         """The fitted logits' trajectory, summarised for new rows.
 
-        Built on the first prediction (one pass of ``n_layers_`` sparse
-        products) and kept, but not pickled; then a new row costs its
-        neighbours' values only (see :class:`AttachedDiffusion`). None when
-        it would exceed ``ATTACH_MAX_ENTRIES``.
+        Built on the first prediction and kept, but not pickled; then a new
+        row costs its neighbours' values only (see :class:`AttachedDiffusion`
+        and :meth:`FittedGraph.summary`).
         """
         # A dict made empty by fit: filling it leaves the estimator's own
         # attributes as they are (predict must not change them).
         box = self._attached_box
         if "cache" not in box:
-            G = self._fit_logits0
-            cache = None
-            size = ATTACH_PANELS * ATTACH_POINTS * G.size
-            if size <= ATTACH_MAX_ENTRIES and self.n_layers_ > 0:
-                W = self.diffusion_.graph_
-                off_diagonal = np.asarray(W.sum(axis=1)).ravel() - W.diagonal()
-                cache = AttachedDiffusion(
-                    self.diffusion_.laplacian_,
-                    G,
-                    self.diffusion_.step_size_,
-                    self.n_layers_,
-                    float(off_diagonal.max(initial=0.0)),
-                    lambda_max=self.diffusion_.lambda_max_,
-                )
-            box["cache"] = cache
+            box["cache"] = self._graph.summary(self._fit_logits0)
         return box["cache"]
 
     def __getstate__(self):

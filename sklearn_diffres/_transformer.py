@@ -7,7 +7,6 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 from sklearn.base import (
     BaseEstimator,
     OneToOneFeatureMixin,
@@ -20,59 +19,11 @@ from sklearn.utils._param_validation import (
     Interval,
     StrOptions,
 )
-from sklearn.utils.validation import check_is_fitted, check_memory
+from sklearn.utils.validation import check_is_fitted
 
-from ._diffusion import check_stability, diffuse, diffuse_attached
-from ._graph import (
-    _NEIGHBORS_ALGORITHMS,
-    _check_adjacency,
-    _KNNGraph,
-    _laplacian,
-    _PrecomputedGraph,
-    _validate_features,
-    largest_eigenvalue,
-)
-from ._utils import CHUNK_ROWS, restore_on_failure
-
-
-def _same_rows(A, B):
-    """True when A and B hold the same values (dense or sparse)."""
-    if A.shape != B.shape:
-        return False
-    if sp.issparse(A) or sp.issparse(B):
-        return (sp.csr_matrix(A) != sp.csr_matrix(B)).nnz == 0
-    return np.array_equal(A, B)
-
-
-def _symmetrized(laplacian, mass):
-    """``M^1/2 L M^-1/2``: symmetric, with the eigenvalues of ``L``.
-
-    ``L`` of a graph whose nodes carry masses ``M`` (merged identical rows)
-    is symmetric in the mass-weighted inner product only.
-    """
-    if (mass == 1).all():
-        return laplacian
-    root = np.sqrt(mass)
-    L = sp.diags(root) @ laplacian @ sp.diags(1.0 / root)
-    return sp.csr_matrix((L + L.T) * 0.5)
-
-
-def _dense(X):
-    return X.toarray() if sp.issparse(X) else np.asarray(X)
-
-
-def _operator_and_spectrum(graph, random_state):
-    """``L`` of a fitted graph and its largest eigenvalue."""
-    laplacian = _laplacian(graph.graph_)
-    lambda_max = largest_eigenvalue(_symmetrized(laplacian, graph.mass_), random_state)
-    return laplacian, lambda_max
-
-
-def _knn_graph(X, n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs):
-    """The kNN graph of X, its ``L`` and ``lambda_max``: what ``memory`` caches."""
-    graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
-    graph.fit(X)
-    return (graph, *_operator_and_spectrum(graph, random_state))
+from ._fitted_graph import FittedGraph, dense
+from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
+from ._utils import restore_on_failure
 
 
 class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
@@ -236,7 +187,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         return self.n_layers if self.n_steps == "deprecated" else self.n_steps
 
     def _fit_graph(self, X):
-        """Build graph_, laplacian_ and lambda_max_; check the step size."""
+        """Build the fitted graph on the validated X (``_graph``) and set the
+        attributes that describe it."""
         if self.n_steps != "deprecated":
             warnings.warn(
                 "n_steps was renamed n_layers (the classifier's name for the "
@@ -244,43 +196,39 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                 f"use n_layers={self.n_steps}.",
                 FutureWarning,
             )
-        if self.adjacency is None:
-            seed = self.random_state
-            if isinstance(seed, np.random.RandomState):
-                seed = int(seed.randint(np.iinfo(np.int32).max))
-            build = check_memory(self.memory).cache(_knn_graph, ignore=["n_jobs"])
-            self._graph, self.laplacian_, self.lambda_max_ = build(
-                X,
-                self.n_neighbors,
-                self.sigma,
-                self.neighbors_algorithm,
-                seed,
-                self.n_jobs,
-            )
-            self.graph_ = self._graph.graph_
-        else:
-            A = _check_adjacency(self.adjacency)
-            if A.shape[0] != X.shape[0]:
-                raise ValueError(
-                    f"adjacency has shape {A.shape} but X has {X.shape[0]} "
-                    "samples; the graph must have one row and column per sample."
-                )
-            self._graph = _PrecomputedGraph().fit(A)
-            self.graph_ = self._graph.graph_
-            # The graph was built (and its input checked) above.
-            self.laplacian_, self.lambda_max_ = _operator_and_spectrum(
-                self._graph, self.random_state
-            )
-        if self.step_size == "auto":
-            # A graph without edges has lambda_max 0: any step leaves it as is.
-            self.step_size_ = 1.0 / self.lambda_max_ if self.lambda_max_ > 0 else 1.0
-        else:
-            self.step_size_ = float(self.step_size)
-        check_stability(self.step_size_, self.lambda_max_)
-        self.nodes_ = self._graph.nodes_
-        # The rows of the graph's nodes (X itself unless rows repeat).
-        first = self._graph.first_
-        self._fit_X = X if first.size == X.shape[0] else X[first]
+        graph = FittedGraph(
+            self.n_neighbors,
+            self.sigma,
+            self.step_size,
+            self._layers(),
+            adjacency=self.adjacency,
+            neighbors_algorithm=self.neighbors_algorithm,
+            random_state=self.random_state,
+            n_jobs=self.n_jobs,
+            memory=self.memory,
+        ).fit(X)
+        self._set_graph(graph)
+
+    def _set_graph(self, graph):
+        # The embedding of an earlier fit belongs to its graph.
+        vars(self).pop("_node_embedding", None)
+        vars(self).pop("embedding_", None)
+        self._graph = graph
+        self.graph_ = graph.graph
+        self.laplacian_ = graph.laplacian
+        self.lambda_max_ = graph.lambda_max
+        self.step_size_ = graph.step
+        self.nodes_ = graph.nodes
+
+    @classmethod
+    def _around(cls, graph, n_features_in, **params):
+        """A fitted transformer over a :class:`FittedGraph` built elsewhere
+        (the classifier's ``diffusion_``); ``embedding_`` is computed on the
+        first ``transform``."""
+        transformer = cls(**params)
+        transformer._set_graph(graph)
+        transformer.n_features_in_ = n_features_in
+        return transformer
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
@@ -303,8 +251,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                 self, X, [np.float64, np.float32], ensure_min_samples=2
             )
             self._fit_graph(X)
-            self._node_embedding = self._diffuse_fitted(_dense(self._fit_X))
-            self.embedding_ = self._node_embedding[self.nodes_]
+            self._fitted_embedding()
         return self
 
     def fit_transform(self, X, y=None):
@@ -323,88 +270,6 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             X after ``n_layers`` diffusion steps (dense, X's float dtype).
         """
         return self.fit(X).embedding_.copy()
-
-    def _diffuse_fitted(self, G):
-        """Diffuse values ``G`` given for every node of the fitted graph."""
-        return diffuse(
-            self._operator(G.dtype),
-            G,
-            self.step_size_,
-            self._layers(),
-            lambda_max=self.lambda_max_,
-        )
-
-    def _operator(self, dtype):
-        """``laplacian_`` in the values' float type (not kept: pickles stay small)."""
-        return self.laplacian_.astype(dtype, copy=False)
-
-    def _new_edges(self, X, adjacency):
-        """The validated edges of new rows (precomputed graph) or None (kNN)."""
-        if self.adjacency is None:
-            if adjacency is not None:
-                raise ValueError(
-                    "adjacency can only be passed to transform when the "
-                    "transformer was fitted with a precomputed adjacency."
-                )
-            return None
-        if adjacency is None:
-            raise ValueError(
-                "This transformer was fitted on a precomputed adjacency: pass "
-                "adjacency=, the edges from the new rows to the fitted samples, "
-                "of shape (n_new_samples, n_fitted_samples)."
-            )
-        A = _check_adjacency(adjacency, n_columns=self._fit_X.shape[0])
-        if A.shape[0] != X.shape[0]:
-            raise ValueError(f"adjacency has {A.shape[0]} rows but X has {X.shape[0]}.")
-        return A
-
-    def _diffuse_new(self, X, Z, G, adjacency=None, attached=None):
-        """Diffuse new rows' values ``Z`` alongside fitted values ``G``.
-
-        ``X`` (validated) places the new rows in the graph; ``G`` holds the
-        fitted nodes' values at step 0. Returns ``(out, match)``: rows
-        identical to a fitted node (``match >= 0``) are left for the caller
-        to fill with that node's final value.
-
-        New rows go through in chunks of ``CHUNK_ROWS``, so that
-        the neighbour queries and their weights take memory in proportion to
-        a chunk, not to all new rows; each chunk runs the fitted rows'
-        ``n_layers`` sparse products again. A row's result does not depend on
-        its chunk. ``attached`` (an :class:`AttachedDiffusion` of ``G``)
-        diffuses the rows it covers without those products.
-        """
-        m = X.shape[0]
-        if (
-            self.adjacency is not None
-            and adjacency is None
-            and _same_rows(X, self._fit_X)
-        ):
-            # The fitted X itself needs no adjacency: every row is matched.
-            return np.empty_like(Z), np.arange(m)
-        edges = self._new_edges(X, adjacency)
-        out = np.empty_like(Z)
-        match = np.full(m, -1, dtype=np.intp)
-        for start in range(0, m, CHUNK_ROWS):
-            rows = slice(start, start + CHUNK_ROWS)
-            W_new, match[rows] = self._graph.attach(
-                X[rows] if edges is None else edges[rows]
-            )
-            new = match[rows] < 0
-            if attached is not None and new.any():
-                idx = np.flatnonzero(new)
-                done, covered = attached.apply(W_new[idx], Z[rows][idx])
-                out[rows][idx[covered]] = done[covered]
-                new[idx[covered]] = False
-            if new.any():
-                out[rows][new] = diffuse_attached(
-                    self._operator(Z.dtype),
-                    W_new[new].astype(Z.dtype),
-                    Z[rows][new],
-                    G,
-                    self.step_size_,
-                    self._layers(),
-                )
-        return out, match
 
     def transform(self, X, adjacency=None):
         """Diffuse new rows alongside the fitted samples, one way.
@@ -425,17 +290,18 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         """
         check_is_fitted(self)
         X = _validate_features(self, X, [np.float64, np.float32], reset=False)
-        X_fit = _dense(self._fit_X).astype(X.dtype, copy=False)
-        out, match = self._diffuse_new(X, _dense(X), X_fit, adjacency)
-        matched = match >= 0
-        out[matched] = self._fitted_embedding()[match[matched]]
-        return out
+        graph = self._graph
+        X_fit = dense(graph.fit_X).astype(X.dtype, copy=False)
+        return graph.diffuse_new(
+            X, dense(X), X_fit, self._fitted_embedding(), adjacency
+        )
 
     def _fitted_embedding(self):
         """The diffused fitted nodes; computed on first use when ``fit``
         skipped it (the classifier's ``diffusion_`` only builds the graph)."""
         if not hasattr(self, "_node_embedding"):
-            self._node_embedding = self._diffuse_fitted(_dense(self._fit_X))
+            graph = self._graph
+            self._node_embedding = graph.diffuse_fitted(dense(graph.fit_X))
             self.embedding_ = self._node_embedding[self.nodes_]
         return self._node_embedding
 

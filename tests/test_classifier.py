@@ -16,7 +16,8 @@ from sklearn_diffres import (
     diffusion_graph,
     graph_laplacian,
 )
-from sklearn_diffres._module import DiffResNetModule, to_torch
+from sklearn_diffres._kernels import to_torch
+from sklearn_diffres._module import DiffResNetModule
 
 
 def few_labels(y, per_class, seed=0):
@@ -440,13 +441,13 @@ def test_dropout_diffusion_matches_plain_autograd():
     # recomputed from int16 noise) against plain torch autograd with the same
     # masks, forward and gradient, twice in a row so that reused buffers
     # cannot leak between calls.
-    from sklearn_diffres._module import (
+    from sklearn_diffres._kernels import (
         _DropoutDiffusion,
         diffusion_operator,
         dropout_noise,
         dropout_threshold,
-        to_torch_sparse,
     )
+    from sklearn_diffres._utils import to_torch_sparse
 
     rng = np.random.RandomState(0)
     X = rng.normal(size=(50, 3))
@@ -543,7 +544,7 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
 def test_fused_adam_steps_match_default_adam(small):
     # Adam runs through torch's fused kernel where torch has one for the
     # device; its steps match the default implementation's.
-    from sklearn_diffres._classifier import _fused_adam_available
+    from sklearn_diffres._net import _fused_adam_available
 
     X, _, y_semi = small
     clf = DiffusionResNetClassifier(**{**SMALL, "max_epochs": 2}, optimizer="adam").fit(

@@ -5,7 +5,8 @@ from sklearn.datasets import make_moons
 
 from sklearn_diffres import DiffusionTransformer
 from sklearn_diffres._diffusion import diffuse
-from sklearn_diffres._module import DiffResNetModule, to_torch
+from sklearn_diffres._kernels import to_torch
+from sklearn_diffres._module import DiffResNetModule
 from sklearn_diffres._polynomial import POLYNOMIAL_TOLERANCE, DiffusionPolynomial
 
 
@@ -17,7 +18,7 @@ def graph():
     t = DiffusionTransformer(n_neighbors=8, sigma=4, n_layers=0).fit(X)
     L = t.laplacian_
     assert abs(L - L.T).max() > 1e-3  # the transposed path is exercised
-    return t._fit_X, L, t.lambda_max_
+    return t._graph.fit_X, L, t.lambda_max_
 
 
 # (layers, step_size * lambda_max / 2): 'auto' is 0.5; near the limit of 1,

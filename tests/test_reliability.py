@@ -470,9 +470,9 @@ def test_pickles_hold_no_exact_index(moons):
     clf = DiffusionResNetClassifier(**FAST).fit(X, y_semi)
     loaded = pickle.loads(pickle.dumps(clf))
     # The exact neighbour index is rebuilt on first use, not pickled.
-    assert loaded.diffusion_._graph.index_._nn is None
+    assert loaded._graph.builder.index_._nn is None
     np.testing.assert_array_equal(loaded.predict_proba(X_new), clf.predict_proba(X_new))
-    assert loaded.diffusion_._graph.index_._nn is not None
+    assert loaded._graph.builder.index_._nn is not None
 
 
 def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
@@ -492,7 +492,7 @@ def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
     X_new = np.r_[X[1200:], X[1200:1210] * 6.0]
     summarised = clf.decision_function(X_new)
     cache = clf._attached_box["cache"]
-    W_new, _ = clf.diffusion_._graph.attach(X_new.astype(np.float32))
+    W_new, _ = clf._graph.builder.attach(X_new.astype(np.float32))
     Z = np.zeros((len(X_new), 4), dtype=np.float32)
     _, covered = cache.apply(W_new, Z)
     assert covered.all()

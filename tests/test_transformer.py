@@ -275,7 +275,7 @@ def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
     # transform and predict attach new rows a chunk at a time; with tiny
     # chunks (mixed with fitted rows, so some chunks hold both) the result
     # is that of one pass over all rows.
-    import sklearn_diffres._transformer as transformer_module
+    import sklearn_diffres._fitted_graph as fitted_graph_module
     from sklearn_diffres import DiffusionResNetClassifier
 
     X, X_new = blobs
@@ -297,7 +297,7 @@ def test_new_rows_in_chunks_match_one_pass(blobs, monkeypatch):
         clf.predict_proba(rows),
         pre.transform(Z, adjacency=edges),
     )
-    monkeypatch.setattr(transformer_module, "CHUNK_ROWS", 4)
+    monkeypatch.setattr(fitted_graph_module, "CHUNK_ROWS", 4)
     chunked = (
         diff.transform(rows),
         clf.predict_proba(rows),

@@ -1,0 +1,137 @@
+"""Targets of the classifier: labels, the unlabelled marker, class weights,
+the validation split and node ids."""
+
+# Authors: The sklearn-diffres developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import warnings
+
+import numpy as np
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import LabelEncoder
+from sklearn.utils import check_array, column_or_1d
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+
+from ._utils import unlabelled_mask
+
+
+def _check_label_types(y):
+    """Raise if labels mix strings with numbers (LabelEncoder cannot sort them)."""
+    if y.dtype.kind != "O":
+        return
+    kinds = {}
+    for v in y:
+        kinds.setdefault(isinstance(v, str), v)
+    if len(kinds) > 1:
+        raise ValueError(
+            f"y mixes string and non-string labels (e.g. {kinds[True]!r} and "
+            f"{kinds[False]!r}); give every class a label of one type. "
+            "Unlabelled samples are marked with -1 (or None) in either case."
+        )
+
+
+def check_targets(X, y):
+    """Validate ``y`` against ``X``: the labelled indices, the fitted
+    LabelEncoder of the labelled targets, and their class codes."""
+    y = column_or_1d(y, warn=True)
+    if y.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"y has {y.shape[0]} samples but X has {X.shape[0]}; they must match."
+        )
+    labelled = ~unlabelled_mask(y)
+    if not labelled.any():
+        raise ValueError(
+            "y has no labelled sample (every target is -1); at least two "
+            "classes need labelled samples."
+        )
+    _check_label_types(y[labelled])
+    check_classification_targets(y[labelled])
+    if labelled.all() and y.dtype.kind in "USO":
+        names = np.unique(y).tolist()
+        shown = ", ".join(map(repr, names[:5]))
+        shown += ", ..." if len(names) > 5 else ""
+        warnings.warn(
+            f"y has no unlabelled sample: each of its {len(names)} values "
+            f"({shown}) is taken as a class. Mark unlabelled samples with "
+            "-1 or None "
+            "(a string such as 'unlabeled' is a class name).",
+            UserWarning,
+        )
+    encoder = LabelEncoder().fit(y[labelled])
+    if len(encoder.classes_) < 2:
+        raise ValueError(
+            "y has labelled samples of only one class "
+            f"({encoder.classes_[0]!r}); the classifier needs at least two "
+            "classes."
+        )
+    return np.flatnonzero(labelled), encoder, encoder.transform(y[labelled])
+
+
+def split_validation(idx, y_enc, rng, early_stopping, validation_fraction, classes):
+    """Training and validation indices and codes (no validation set
+    unless ``early_stopping``), stratified where every class allows it."""
+    if not early_stopping:
+        return idx, y_enc, None, None
+    counts = np.bincount(y_enc)
+    stratify = y_enc if counts.min() >= 2 else None
+    try:
+        tr, va, y_tr, y_va = train_test_split(
+            idx,
+            y_enc,
+            test_size=validation_fraction,
+            stratify=stratify,
+            random_state=rng,
+        )
+    except ValueError as exc:
+        raise ValueError(
+            f"early_stopping needs enough labelled samples to hold out "
+            f"validation_fraction={validation_fraction} of them: {exc}"
+        ) from exc
+    missing = np.setdiff1d(np.arange(len(counts)), y_tr)
+    if missing.size:
+        raise ValueError(
+            f"early_stopping held out every labelled sample of class "
+            f"{classes[missing[0]]!r} for validation (validation_fraction="
+            f"{validation_fraction}); label more samples of each class or "
+            "use early_stopping=False."
+        )
+    return tr, y_tr, va, y_va
+
+
+def class_weights(class_weight, classes, y_tr):
+    """Class weights of the loss by class code, or None (unweighted)."""
+    if class_weight is None:
+        return None
+    if isinstance(class_weight, str):  # 'balanced'
+        return compute_class_weight("balanced", classes=np.arange(len(classes)), y=y_tr)
+    unknown = set(class_weight) - set(classes.tolist())
+    if unknown:
+        raise ValueError(
+            f"class_weight names labels that are not classes of y: "
+            f"{sorted(unknown, key=repr)!r}; the classes are "
+            f"{classes.tolist()!r}."
+        )
+    return np.array([class_weight.get(c, 1.0) for c in classes.tolist()])
+
+
+def node_ids(X, n_nodes, unique=False):
+    """Validate node ids: integers of shape (n, 1) in ``[0, n_nodes)``."""
+    ids = check_array(X, dtype=None, input_name="X")
+    if ids.shape[1] != 1 or not (
+        np.issubdtype(ids.dtype, np.integer)
+        or (np.issubdtype(ids.dtype, np.floating) and np.all(ids == np.round(ids)))
+    ):
+        raise ValueError(
+            "With node_features, X holds node ids: an integer array of shape "
+            f"(n_samples, 1); got dtype {ids.dtype} and shape {ids.shape}."
+        )
+    ids = ids[:, 0].astype(np.intp)
+    if ids.size and (ids.min() < 0 or ids.max() >= n_nodes):
+        raise ValueError(
+            f"X holds node ids outside [0, {n_nodes}): node_features has "
+            f"{n_nodes} rows (e.g. id {ids[(ids < 0) | (ids >= n_nodes)][0]})."
+        )
+    if unique and np.unique(ids).size != ids.size:
+        raise ValueError("X gives a node id more than once; fit takes each once.")
+    return ids
