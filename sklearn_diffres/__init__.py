@@ -5,13 +5,9 @@
 
 from ._auto import AUTO_N_LAYERS
 from ._classifier import DiffusionResNetClassifier
-from ._graph import (
-    EXACT_NEIGHBORS_MAX_SAMPLES,
-    EXACT_NEIGHBORS_MAX_WORK,
-    diffusion_graph,
-    graph_laplacian,
-    normalize_adjacency,
-)
+from ._graph import diffusion_graph, normalize_adjacency
+from ._laplacian import graph_laplacian
+from ._neighbors import EXACT_NEIGHBORS_MAX_SAMPLES, EXACT_NEIGHBORS_MAX_WORK
 from ._net import GRADIENT_CLIP_NORM
 from ._polynomial import POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold

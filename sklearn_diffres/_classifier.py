@@ -26,7 +26,7 @@ from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._kernels import to_torch
 from ._net import (
     _OPTIMIZERS,
-    ROUTED_PREFIXES,
+    _SkorchSettingsMixin,
     build_net,
     check_device,
     check_optimizer,
@@ -37,7 +37,7 @@ from ._transformer import DiffusionTransformer
 from ._utils import CHUNK_ROWS, restore_on_failure, unlabelled_mask
 
 
-class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
+class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstimator):
     """Diffusion residual network (Diff-ResNet) for few labels, many points.
 
     A residual block ``x <- x + f(x)``, then ``n_layers`` parameter-free
@@ -369,70 +369,6 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         # Checked in fit, as scikit-learn checks parameters (_check_routed).
         vars(self).update(kwargs)
 
-    def _check_routed(self):
-        """Raise a TypeError naming any keyword that is not a skorch setting."""
-        names = set(self._get_param_names())
-        unknown = sorted(
-            key
-            for key in vars(self)
-            if key not in names
-            and not key.startswith(("_", *ROUTED_PREFIXES))
-            and not key.endswith("_")
-        )
-        if unknown:
-            raise TypeError(
-                f"DiffusionResNetClassifier got an unexpected keyword argument "
-                f"{unknown[0]!r}; settings passed on to skorch start with "
-                f"{' or '.join(ROUTED_PREFIXES)}."
-            )
-
-    def _routed_params(self):
-        """The ``optimizer__*`` and ``callbacks__*`` settings, by name."""
-        return {k: v for k, v in vars(self).items() if k.startswith(ROUTED_PREFIXES)}
-
-    def get_params(self, deep=True):
-        """Get parameters for this estimator, skorch settings included.
-
-        Parameters
-        ----------
-        deep : bool, default=True
-            Ignored beyond scikit-learn's meaning: no parameter is an
-            estimator.
-
-        Returns
-        -------
-        params : dict
-            Parameter names mapped to their values.
-        """
-        params = super().get_params(deep=deep)
-        params.update(self._routed_params())
-        return params
-
-    def set_params(self, **params):
-        """Set parameters, ``optimizer__*`` and ``callbacks__*`` included.
-
-        Parameters
-        ----------
-        **params : dict
-            Estimator parameters.
-
-        Returns
-        -------
-        self : object
-            The estimator.
-        """
-        names = set(self._get_param_names())
-        # skorch settings, and (as __init__ takes them) other plain keywords,
-        # which fit then names in its error; nested ones go to scikit-learn.
-        kept = {
-            k: v
-            for k, v in params.items()
-            if k.startswith(ROUTED_PREFIXES) or ("__" not in k and k not in names)
-        }
-        vars(self).update(kept)
-        rest = {k: v for k, v in params.items() if k not in kept}
-        return super().set_params(**rest) if rest else self
-
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
         """Build the graph on all of X and train on its labelled samples.
@@ -731,7 +667,9 @@ class DiffusionResNetClassifier(ClassifierMixin, BaseEstimator):
         return box["cache"]
 
     def __getstate__(self):
-        state = super().__getstate__()
+        state = dict(
+            super().__getstate__()
+        )  # object.__getstate__ gives __dict__ itself
         if "_attached_box" in state:
             state["_attached_box"] = {}  # rebuilt on the first prediction
         return state

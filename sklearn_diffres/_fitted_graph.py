@@ -16,13 +16,8 @@ from ._diffusion import (
     diffuse,
     diffuse_attached,
 )
-from ._graph import (
-    _check_adjacency,
-    _KNNGraph,
-    _laplacian,
-    _PrecomputedGraph,
-    largest_eigenvalue,
-)
+from ._graph import _check_adjacency, _KNNGraph, _PrecomputedGraph
+from ._laplacian import _laplacian, operator_and_spectrum
 from ._utils import CHUNK_ROWS
 
 
@@ -35,36 +30,16 @@ def _same_rows(A, B):
     return np.array_equal(A, B)
 
 
-def _symmetrized(laplacian, mass):
-    """``M^1/2 L M^-1/2``: symmetric, with the eigenvalues of ``L``.
-
-    ``L`` of a graph whose nodes carry masses ``M`` (merged identical rows)
-    is symmetric in the mass-weighted inner product only.
-    """
-    if (mass == 1).all():
-        return laplacian
-    root = np.sqrt(mass)
-    L = sp.diags(root) @ laplacian @ sp.diags(1.0 / root)
-    return sp.csr_matrix((L + L.T) * 0.5)
-
-
 def dense(X):
     """X as a dense array."""
     return X.toarray() if sp.issparse(X) else np.asarray(X)
-
-
-def _operator_and_spectrum(graph, random_state):
-    """``L`` of a fitted graph and its largest eigenvalue."""
-    laplacian = _laplacian(graph.graph_)
-    lambda_max = largest_eigenvalue(_symmetrized(laplacian, graph.mass_), random_state)
-    return laplacian, lambda_max
 
 
 def _knn_graph(X, n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs):
     """The kNN graph of X, its ``L`` and ``lambda_max``: what ``memory`` caches."""
     graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
     graph.fit(X)
-    return (graph, *_operator_and_spectrum(graph, random_state))
+    return (graph, *operator_and_spectrum(graph, random_state))
 
 
 class FittedGraph:
@@ -87,7 +62,7 @@ class FittedGraph:
     graph : scipy.sparse.csr_matrix of shape (n_nodes, n_nodes)
         The normalised weights ``W``.
     laplacian : scipy.sparse.csr_matrix of shape (n_nodes, n_nodes)
-        ``L = diag(W 1) - W`` (with node masses, ``M^-1`` times that).
+        ``L = diag(W 1) - W``, rebuilt from ``graph`` when unpickled.
     lambda_max : float
         Largest eigenvalue of ``L``.
     step : float
@@ -160,7 +135,7 @@ class FittedGraph:
                     "samples; the graph must have one row and column per sample."
                 )
             self.builder = _PrecomputedGraph().fit(A)
-            self.laplacian, self.lambda_max = _operator_and_spectrum(
+            self.laplacian, self.lambda_max = operator_and_spectrum(
                 self.builder, self.random_state
             )
         self.graph = self.builder.graph_
@@ -175,6 +150,23 @@ class FittedGraph:
         first = self.builder.first_
         self.fit_X = X if first.size == X.shape[0] else X[first]
         return self
+
+    def __copy__(self):
+        # Shares every array, L included (pickling leaves L out).
+        other = object.__new__(type(self))
+        vars(other).update(vars(self))
+        return other
+
+    def __getstate__(self):
+        # L is derived from the weights: rebuilt on load, not pickled.
+        state = dict(vars(self))
+        state.pop("laplacian", None)
+        return state
+
+    def __setstate__(self, state):
+        vars(self).update(state)
+        if "graph" in state:
+            self.laplacian = _laplacian(self.graph)
 
     def operator(self, dtype):
         """``L`` in the values' float type (not kept: pickles stay small)."""

@@ -104,6 +104,76 @@ def check_optimizer(optimizer):
 ROUTED_PREFIXES = ("optimizer__", "callbacks__")
 
 
+class _SkorchSettingsMixin:
+    """skorch settings as estimator parameters: ``optimizer__*`` and
+    ``callbacks__*`` keywords are kept on the instance by ``__init__`` and
+    ``set_params``, listed by ``get_params`` and passed on to the net."""
+
+    def _check_routed(self):
+        """Raise a TypeError naming any keyword that is not a skorch setting."""
+        names = set(self._get_param_names())
+        unknown = sorted(
+            key
+            for key in vars(self)
+            if key not in names
+            and not key.startswith(("_", *ROUTED_PREFIXES))
+            and not key.endswith("_")
+        )
+        if unknown:
+            raise TypeError(
+                f"{type(self).__name__} got an unexpected keyword argument "
+                f"{unknown[0]!r}; settings passed on to skorch start with "
+                f"{' or '.join(ROUTED_PREFIXES)}."
+            )
+
+    def _routed_params(self):
+        """The ``optimizer__*`` and ``callbacks__*`` settings, by name."""
+        return {k: v for k, v in vars(self).items() if k.startswith(ROUTED_PREFIXES)}
+
+    def get_params(self, deep=True):
+        """Get parameters for this estimator, skorch settings included.
+
+        Parameters
+        ----------
+        deep : bool, default=True
+            Ignored beyond scikit-learn's meaning: no parameter is an
+            estimator.
+
+        Returns
+        -------
+        params : dict
+            Parameter names mapped to their values.
+        """
+        params = super().get_params(deep=deep)
+        params.update(self._routed_params())
+        return params
+
+    def set_params(self, **params):
+        """Set parameters, ``optimizer__*`` and ``callbacks__*`` included.
+
+        Parameters
+        ----------
+        **params : dict
+            Estimator parameters.
+
+        Returns
+        -------
+        self : object
+            The estimator.
+        """
+        names = set(self._get_param_names())
+        # skorch settings, and (as __init__ takes them) other plain keywords,
+        # which fit then names in its error; nested ones go to scikit-learn.
+        kept = {
+            k: v
+            for k, v in params.items()
+            if k.startswith(ROUTED_PREFIXES) or ("__" not in k and k not in names)
+        }
+        vars(self).update(kept)
+        rest = {k: v for k, v in params.items() if k not in kept}
+        return super().set_params(**rest) if rest else self
+
+
 def rectified_prototypes(X, labelled_idx, y_enc, n_classes):
     """Prototype rectification of the paper's few-shot code.
 

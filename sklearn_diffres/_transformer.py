@@ -220,6 +220,18 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self.step_size_ = graph.step
         self.nodes_ = graph.nodes
 
+    def __getstate__(self):
+        state = dict(
+            super().__getstate__()
+        )  # object.__getstate__ gives __dict__ itself
+        state.pop("laplacian_", None)  # the fitted graph rebuilds it on load
+        return state
+
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if "_graph" in state:
+            self.laplacian_ = self._graph.laplacian
+
     @classmethod
     def _around(cls, graph, n_features_in, **params):
         """A fitted transformer over a :class:`FittedGraph` built elsewhere

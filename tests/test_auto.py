@@ -7,9 +7,13 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.preprocessing import StandardScaler
 from test_classifier import few_labels
 
-from sklearn_diffres import AUTO_N_LAYERS, DiffusionResNetClassifier
+from sklearn_diffres import (
+    AUTO_N_LAYERS,
+    DiffusionResNetClassifier,
+    diffusion_graph,
+    graph_laplacian,
+)
 from sklearn_diffres._auto import loo_ridge_scores, select_n_layers
-from sklearn_diffres._graph import diffusion_graph, graph_laplacian
 
 
 @pytest.mark.parametrize("alpha", [0.1, 10.0])

@@ -10,7 +10,9 @@ from sklearn_diffres import (
     graph_laplacian,
     normalize_adjacency,
 )
-from sklearn_diffres._graph import _KNNGraph, _use_exact, largest_eigenvalue
+from sklearn_diffres._graph import _KNNGraph
+from sklearn_diffres._laplacian import largest_eigenvalue
+from sklearn_diffres._neighbors import _use_exact
 
 
 def reference_weight(X, n_top, sigma):

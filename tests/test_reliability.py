@@ -527,3 +527,28 @@ def test_balanced_class_weight_raises_minority_recall(imbalanced):
     assert recall({1: 40 / 3}) > plain + 0.1
     with pytest.raises(ValueError, match=r"class_weight names labels .*\[2\]"):
         DiffusionResNetClassifier(class_weight={2: 1.0}, max_epochs=2).fit(X, y_semi)
+
+
+def test_pickles_hold_the_graph_once():
+    # The weights W are pickled once (the classifier, its diffusion_ and the
+    # fitted graph share them); L is derived from W and rebuilt on load.
+    import pickle
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 10))
+    y = np.where(np.arange(2000) < 100, (X[:, 0] > 0).astype(int), -1)
+    clf = DiffusionResNetClassifier(max_epochs=5, random_state=0).fit(X, y)
+    blob = pickle.dumps(clf)
+    assert len(blob) < 2 * len(pickle.dumps(clf._graph.graph))
+    loaded = pickle.loads(blob)
+    assert loaded.diffusion_.laplacian_ is loaded._graph.laplacian
+    assert (loaded._graph.laplacian != clf._graph.laplacian).nnz == 0
+    np.testing.assert_array_equal(
+        loaded.predict_proba(X[:50] + 0.01), clf.predict_proba(X[:50] + 0.01)
+    )
+    t = DiffusionTransformer(n_layers=5).fit(X)
+    loaded_t = pickle.loads(pickle.dumps(t))
+    np.testing.assert_array_equal(
+        loaded_t.transform(X[:50] + 0.01), t.transform(X[:50] + 0.01)
+    )
+    assert (loaded_t.laplacian_ != t.laplacian_).nnz == 0
