@@ -21,6 +21,7 @@ from sklearn.utils.validation import (
 )
 
 from ._auto import select_n_layers
+from ._docs import fill_doc
 from ._fitted_graph import FittedGraph
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._kernels import to_torch
@@ -454,17 +455,9 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             graph = self._graph
         else:
             # Only the graph is needed: diffusing the raw features is skipped.
-            graph = FittedGraph(
-                n_neighbors=self.n_neighbors,
-                sigma=self.sigma,
-                step_size=self.step_size,
-                n_layers=0,
-                adjacency=self.adjacency,
-                neighbors_algorithm=self.neighbors_algorithm,
-                random_state=seed,
-                n_jobs=self.n_jobs,
-                memory=self.memory,
-            ).fit(X32)
+            params = {name: getattr(self, name) for name in FittedGraph.PARAMETERS}
+            params.update(n_layers=0, random_state=seed)
+            graph = FittedGraph(**params).fit(X32)
         # The network runs on the graph's nodes (identical rows are one node);
         # a labelled sample is its node, so a node may carry several labels.
         X_nodes, nodes = graph.fit_X, graph.nodes
@@ -674,17 +667,13 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             state["_attached_box"] = {}  # rebuilt on the first prediction
         return state
 
+    @fill_doc
     def decision_function(self, X, adjacency=None):
         """Logits of new rows after diffusion alongside the fitted graph.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New rows.
-        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
-                default=None
-            Only with a precomputed graph: edges from the new rows to the
-            fitted samples.
+        {new_rows}
 
         Returns
         -------
@@ -696,17 +685,13 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             return logits[:, 1] - logits[:, 0]
         return logits
 
+    @fill_doc
     def predict_proba(self, X, adjacency=None):
         """Class probabilities of new rows.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New rows.
-        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
-                default=None
-            Only with a precomputed graph: edges from the new rows to the
-            fitted samples.
+        {new_rows}
 
         Returns
         -------
@@ -715,17 +700,13 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         """
         return softmax(self._new_logits(X, adjacency).astype(np.float64))
 
+    @fill_doc
     def predict(self, X, adjacency=None):
         """Class labels of new rows.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New rows.
-        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
-                default=None
-            Only with a precomputed graph: edges from the new rows to the
-            fitted samples.
+        {new_rows}
 
         Returns
         -------

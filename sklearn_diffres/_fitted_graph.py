@@ -73,44 +73,29 @@ class FittedGraph:
         The row of each node.
     """
 
-    def __init__(
-        self,
-        n_neighbors,
-        sigma,
-        step_size,
-        n_layers,
-        adjacency=None,
-        neighbors_algorithm="auto",
-        random_state=None,
-        n_jobs=None,
-        memory=None,
-    ):
-        self.n_neighbors = n_neighbors
-        self.sigma = sigma
-        self.step_size = step_size
-        self.n_layers = n_layers
-        self.adjacency = adjacency
-        self.neighbors_algorithm = neighbors_algorithm
-        self.random_state = random_state
-        self.n_jobs = n_jobs
-        self.memory = memory
+    #: The parameters, as :class:`DiffusionTransformer` names them, with the
+    #: defaults of those that have one.
+    PARAMETERS = {
+        "n_neighbors": None,
+        "sigma": None,
+        "step_size": "auto",
+        "n_layers": 0,
+        "adjacency": None,
+        "neighbors_algorithm": "auto",
+        "random_state": None,
+        "n_jobs": None,
+        "memory": None,
+    }
+
+    def __init__(self, **params):
+        unknown = set(params) - set(self.PARAMETERS)
+        if unknown:
+            raise TypeError(f"FittedGraph got unexpected parameters {sorted(unknown)}")
+        vars(self).update({**self.PARAMETERS, **params})
 
     def get_params(self):
-        """The parameters, as :class:`DiffusionTransformer` names them."""
-        return {
-            name: getattr(self, name)
-            for name in (
-                "n_neighbors",
-                "sigma",
-                "step_size",
-                "n_layers",
-                "adjacency",
-                "neighbors_algorithm",
-                "random_state",
-                "n_jobs",
-                "memory",
-            )
-        }
+        """The parameters, by name."""
+        return {name: getattr(self, name) for name in self.PARAMETERS}
 
     def fit(self, X):
         """Build the graph on the validated ``X``; check the step size."""

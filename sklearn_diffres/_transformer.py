@@ -21,6 +21,7 @@ from sklearn.utils._param_validation import (
 )
 from sklearn.utils.validation import check_is_fitted
 
+from ._docs import fill_doc
 from ._fitted_graph import FittedGraph, dense
 from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
 from ._utils import restore_on_failure
@@ -196,17 +197,9 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
                 f"use n_layers={self.n_steps}.",
                 FutureWarning,
             )
-        graph = FittedGraph(
-            self.n_neighbors,
-            self.sigma,
-            self.step_size,
-            self._layers(),
-            adjacency=self.adjacency,
-            neighbors_algorithm=self.neighbors_algorithm,
-            random_state=self.random_state,
-            n_jobs=self.n_jobs,
-            memory=self.memory,
-        ).fit(X)
+        params = {name: getattr(self, name) for name in FittedGraph.PARAMETERS}
+        params["n_layers"] = self._layers()
+        graph = FittedGraph(**params).fit(X)
         self._set_graph(graph)
 
     def _set_graph(self, graph):
@@ -242,16 +235,14 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         transformer.n_features_in_ = n_features_in
         return transformer
 
+    @fill_doc
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y=None):
         """Build the graph on X and diffuse X.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored.
+        {fit_X}
 
         Returns
         -------
@@ -266,15 +257,13 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
             self._fitted_embedding()
         return self
 
+    @fill_doc
     def fit_transform(self, X, y=None):
         """Fit to X and return the diffused X.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            Training data.
-        y : None
-            Ignored.
+        {fit_X}
 
         Returns
         -------
@@ -283,17 +272,13 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         """
         return self.fit(X).embedding_.copy()
 
+    @fill_doc
     def transform(self, X, adjacency=None):
         """Diffuse new rows alongside the fitted samples, one way.
 
         Parameters
         ----------
-        X : {array-like, sparse matrix} of shape (n_samples, n_features)
-            New rows.
-        adjacency : sparse matrix of shape (n_samples, n_fitted_samples), \
-                default=None
-            Only with a precomputed graph: the edges from the new rows to the
-            fitted samples. Not needed to transform the fitted X itself.
+        {new_rows}
 
         Returns
         -------
