@@ -33,7 +33,13 @@ from ._net import (
     check_optimizer,
     rectified_prototypes,
 )
-from ._targets import check_targets, class_weights, node_ids, split_validation
+from ._targets import (
+    check_targets,
+    check_validation_mask,
+    class_weights,
+    node_ids,
+    split_validation,
+)
 from ._transformer import DiffusionTransformer
 from ._utils import CHUNK_ROWS, restore_on_failure, unlabelled_mask
 
@@ -371,7 +377,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         vars(self).update(kwargs)
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y, sample_weight=None):
+    def fit(self, X, y, sample_weight=None, validation_mask=None):
         """Build the graph on all of X and train on its labelled samples.
 
         Parameters
@@ -387,20 +393,43 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             changes the graph: a weight of 2 is not the same as the row
             given twice (which adds a node's mass to the graph). None: every
             labelled sample weighs 1.
+        validation_mask : array-like of bool of shape (n_samples,), \
+                default=None
+            With ``early_stopping=True``: the labelled samples held out for
+            early stopping, named instead of drawn (``validation_fraction``
+            is then not used), e.g. the validation nodes of a published
+            split. They stay in the graph, unlabelled for training. Only
+            labelled samples may be marked, and every class needs a
+            labelled sample that is not.
 
         Returns
         -------
         self : object
             The fitted classifier. A fit that raises leaves the estimator as
             it was before (unfitted, or with its previous model).
+
+        Examples
+        --------
+        Early stopping on named validation samples:
+
+        >>> import numpy as np
+        >>> from sklearn.datasets import make_moons
+        >>> from sklearn_diffres import DiffusionResNetClassifier
+        >>> X, y = make_moons(200, noise=0.1, random_state=0)
+        >>> y_semi = np.where(np.arange(200) < 40, y, -1)
+        >>> validation = (np.arange(200) >= 30) & (np.arange(200) < 40)
+        >>> clf = DiffusionResNetClassifier(early_stopping=True, random_state=0)
+        >>> clf = clf.fit(X, y_semi, validation_mask=validation)
+        >>> clf.transduction_.shape
+        (200,)
         """
         self._check_routed()
         with restore_on_failure(self):
             if self.node_features is not None:
-                return self._fit_nodes(X, y, sample_weight)
-            return self._fit(X, y, sample_weight)
+                return self._fit_nodes(X, y, sample_weight, validation_mask)
+            return self._fit(X, y, sample_weight, validation_mask)
 
-    def _fit_nodes(self, X, y, sample_weight):
+    def _fit_nodes(self, X, y, sample_weight, validation_mask):
         """``fit`` on node ids: their labels, every node in the graph."""
         if self.adjacency is None:
             raise ValueError(
@@ -423,14 +452,18 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         if sample_weight is not None:
             weights = np.zeros(n_nodes)
             weights[ids] = _check_sample_weight(sample_weight, ids[:, None])
-        self._fit(self.node_features, y_all, weights)
+        mask = None
+        if validation_mask is not None:
+            mask = np.zeros(n_nodes, dtype=bool)
+            mask[ids] = check_validation_mask(validation_mask, ids.shape[0])
+        self._fit(self.node_features, y_all, weights, mask)
         # Fitted on node ids: X has one column, and names no features.
         self.n_features_in_ = 1
         if hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
         return self
 
-    def _fit(self, X, y, sample_weight=None):
+    def _fit(self, X, y, sample_weight=None, validation_mask=None):
         self._device = check_device(self.device)
         check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
@@ -462,6 +495,13 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         # a labelled sample is its node, so a node may carry several labels.
         X_nodes, nodes = graph.fit_X, graph.nodes
 
+        if validation_mask is not None:
+            validation_mask = check_validation_mask(validation_mask, X.shape[0])
+            if not self.early_stopping:
+                raise ValueError(
+                    "validation_mask names the samples early stopping watches; "
+                    "set early_stopping=True, or leave validation_mask out."
+                )
         tr, y_tr, va, y_va = split_validation(
             labelled_idx,
             y_enc,
@@ -469,6 +509,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             self.early_stopping,
             self.validation_fraction,
             self.classes_,
+            validation_mask,
         )
         weights_tr = None
         if sample_weight is not None:

@@ -68,11 +68,50 @@ def check_targets(X, y):
     return np.flatnonzero(labelled), encoder, encoder.transform(y[labelled])
 
 
-def split_validation(idx, y_enc, rng, early_stopping, validation_fraction, classes):
+def _check_every_class_trains(y_tr, n_classes, classes, how):
+    missing = np.setdiff1d(np.arange(n_classes), y_tr)
+    if missing.size:
+        label = np.asarray(classes).tolist()[missing[0]]
+        raise ValueError(
+            f"early_stopping held out every labelled sample of class {label!r} "
+            f"for validation ({how}); label more samples of each class or use "
+            "early_stopping=False."
+        )
+
+
+def check_validation_mask(mask, n_samples):
+    """``validation_mask`` as a bool array of ``n_samples`` entries."""
+    mask = column_or_1d(check_array(mask, ensure_2d=False, dtype=None), warn=True)
+    if mask.shape[0] != n_samples or mask.dtype.kind != "b":
+        raise ValueError(
+            f"validation_mask must be a boolean array with one entry per "
+            f"sample ({n_samples}); got dtype {mask.dtype} and shape {mask.shape}."
+        )
+    return mask
+
+
+def split_validation(
+    idx, y_enc, rng, early_stopping, validation_fraction, classes, mask=None
+):
     """Training and validation indices and codes (no validation set
-    unless ``early_stopping``), stratified where every class allows it."""
+    unless ``early_stopping``): the labelled samples ``mask`` marks, or a
+    draw of ``validation_fraction``, stratified where every class allows it."""
     if not early_stopping:
         return idx, y_enc, None, None
+    if mask is not None:
+        marked = np.flatnonzero(mask)
+        unlabelled = np.setdiff1d(marked, idx)
+        if unlabelled.size:
+            raise ValueError(
+                f"validation_mask marks unlabelled samples (e.g. sample "
+                f"{unlabelled[0]}); only labelled samples can be held out."
+            )
+        held = mask[idx]
+        if not held.any():
+            raise ValueError("validation_mask marks no sample; mark at least one.")
+        tr, va, y_tr, y_va = idx[~held], idx[held], y_enc[~held], y_enc[held]
+        _check_every_class_trains(y_tr, len(classes), classes, "validation_mask")
+        return tr, y_tr, va, y_va
     counts = np.bincount(y_enc)
     stratify = y_enc if counts.min() >= 2 else None
     try:
@@ -88,14 +127,9 @@ def split_validation(idx, y_enc, rng, early_stopping, validation_fraction, class
             f"early_stopping needs enough labelled samples to hold out "
             f"validation_fraction={validation_fraction} of them: {exc}"
         ) from exc
-    missing = np.setdiff1d(np.arange(len(counts)), y_tr)
-    if missing.size:
-        raise ValueError(
-            f"early_stopping held out every labelled sample of class "
-            f"{classes[missing[0]]!r} for validation (validation_fraction="
-            f"{validation_fraction}); label more samples of each class or "
-            "use early_stopping=False."
-        )
+    _check_every_class_trains(
+        y_tr, len(counts), classes, f"validation_fraction={validation_fraction}"
+    )
     return tr, y_tr, va, y_va
 
 
