@@ -482,26 +482,9 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
 
-        X32 = X.astype(np.float32)
-        same_graph = previous is not None and previous["same_X"](X32)
-        if same_graph:
-            graph = self._graph
-        else:
-            # Only the graph is needed: diffusing the raw features is skipped.
-            params = {name: getattr(self, name) for name in FittedGraph.PARAMETERS}
-            params.update(n_layers=0, random_state=seed)
-            graph = FittedGraph(**params).fit(X32)
-        # The network runs on the graph's nodes (identical rows are one node);
-        # a labelled sample is its node, so a node may carry several labels.
-        X_nodes, nodes = graph.fit_X, graph.nodes
-
+        # The split and the weights are checked before the graph is built.
         if validation_mask is not None:
             validation_mask = check_validation_mask(validation_mask, X.shape[0])
-            if not self.early_stopping:
-                raise ValueError(
-                    "validation_mask names the samples early stopping watches; "
-                    "set early_stopping=True, or leave validation_mask out."
-                )
         tr, y_tr, va, y_va = split_validation(
             labelled_idx,
             y_enc,
@@ -522,6 +505,20 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
                     "sample_weight is 0 for every labelled sample the network "
                     "trains on; give some labelled samples a positive weight."
                 )
+
+        X32 = X.astype(np.float32)
+        same_graph = previous is not None and previous["same_X"](X32)
+        if same_graph:
+            graph = self._graph
+        else:
+            # Only the graph is needed: diffusing the raw features is skipped.
+            params = {name: getattr(self, name) for name in FittedGraph.PARAMETERS}
+            params.update(n_layers=0, random_state=seed)
+            graph = FittedGraph(**params).fit(X32)
+        # The network runs on the graph's nodes (identical rows are one node);
+        # a labelled sample is its node, so a node may carry several labels.
+        X_nodes, nodes = graph.fit_X, graph.nodes
+
         tr = nodes[tr]
         va = None if va is None else nodes[va]
         if self.n_layers != "auto":
@@ -701,9 +698,8 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         return box["cache"]
 
     def __getstate__(self):
-        state = dict(
-            super().__getstate__()
-        )  # object.__getstate__ gives __dict__ itself
+        # A copy: object.__getstate__ returns the instance __dict__ itself.
+        state = dict(super().__getstate__())
         if "_attached_box" in state:
             state["_attached_box"] = {}  # rebuilt on the first prediction
         return state

@@ -4,9 +4,9 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 
+from ._kernels import diffusion_operator
 from ._polynomial import DiffusionPolynomial
 from ._utils import to_torch_sparse
 
@@ -35,16 +35,16 @@ def diffuse(laplacian, X, step_size, n_steps, lambda_max=None):
     The products run in torch on every core; the result has ``X``'s
     floating dtype (float64 for other inputs).
     """
+    X = np.array(X, dtype=np.result_type(X, np.float32))
     if lambda_max is not None:
         polynomial = DiffusionPolynomial.build(step_size, lambda_max, n_steps)
         if polynomial is not None:
             return polynomial.apply(laplacian, X, step_size)
-    X = np.array(X, dtype=np.result_type(X, np.float32))
     if n_steps == 0:
         return X
-    n = laplacian.shape[0]
-    P = sp.identity(n, format="csr") - step_size * sp.csr_matrix(laplacian)
-    P = to_torch_sparse(P, dtype=torch.from_numpy(X[:0]).dtype)
+    P = to_torch_sparse(
+        diffusion_operator(laplacian, step_size), dtype=torch.from_numpy(X[:0]).dtype
+    )
     x = torch.from_numpy(X)
     for _ in range(n_steps):
         x = P @ x

@@ -182,8 +182,10 @@ class DiffResNetModule(nn.Module):
 
         ``features`` is a torch tensor (dense or sparse CSR) of every node,
         ``laplacian`` the scipy sparse ``L``; the module keeps the operator
-        ``P = I - step_size * L`` of one layer (and ``P / (1 - p)`` for
-        dropout ``p``, rounded as :func:`dropout_threshold` rounds it).
+        ``P = I - step_size * L`` of one layer, or the polynomial's
+        recurrence matrix when many layers run as one polynomial (and ``P /
+        (1 - p)`` for dropout ``p``, rounded as :func:`dropout_threshold`
+        rounds it).
         """
         device = self.classifier.weight.device
         self.features = self.features_dense = None
@@ -210,44 +212,37 @@ class DiffResNetModule(nn.Module):
             if features.layout == torch.sparse_csr:
                 self.features_dense = self.features.to_dense()
         if laplacian is not None:
-            P = diffusion_operator(laplacian, self.step_size)
-            # P is symmetric unless identical rows were merged into nodes
-            # with masses (see _KNNGraph); backward needs P^T.
-            P_t = (
-                P
-                if (P != P.T).nnz == 0
-                else diffusion_operator(laplacian.T, self.step_size)
-            )
+            # L is symmetric unless identical rows were merged into nodes with
+            # masses (see _KNNGraph); backward needs the transposed operators.
+            symmetric = (laplacian != laplacian.T).nnz == 0
+
+            def operators(make):
+                """``make(L)`` and ``make(L^T)`` as torch tensors (one when
+                ``L`` is symmetric)."""
+                forward = to_torch_sparse(make(laplacian)).to(device)
+                if symmetric:
+                    return forward, forward
+                return forward, to_torch_sparse(make(laplacian.T)).to(device)
+
+            step = self.step_size
             if self.lambda_max is not None:
                 self._polynomial = DiffusionPolynomial.build(
-                    self.step_size, self.lambda_max, self.n_layers
+                    step, self.lambda_max, self.n_layers
                 )
             if self._polynomial is None:
-                self.operator = to_torch_sparse(P).to(device)
-                self.operator_t = (
-                    self.operator if P_t is P else to_torch_sparse(P_t).to(device)
+                self.operator, self.operator_t = operators(
+                    lambda L: diffusion_operator(L, step)
                 )
             else:
                 # Without dropout every pass runs the polynomial: its
                 # recurrence matrix replaces P.
-                M = self._polynomial.recurrence_operator(laplacian, self.step_size)
-                self.recurrence = to_torch_sparse(M).to(device)
-                self.recurrence_t = (
-                    self.recurrence
-                    if P_t is P
-                    else to_torch_sparse(
-                        self._polynomial.recurrence_operator(
-                            laplacian.T, self.step_size
-                        )
-                    ).to(device)
+                self.recurrence, self.recurrence_t = operators(
+                    lambda L: self._polynomial.recurrence_operator(L, step)
                 )
             if self.dropout > 0:
                 _, _, keep = dropout_threshold(self.dropout)
-                self.operator_dropout = to_torch_sparse(P / keep).to(device)
-                self.operator_dropout_t = (
-                    self.operator_dropout
-                    if P_t is P
-                    else to_torch_sparse(P_t / keep).to(device)
+                self.operator_dropout, self.operator_dropout_t = operators(
+                    lambda L: diffusion_operator(L, step) / keep
                 )
         self.proto_distance = (
             None if proto_distance is None else proto_distance.to(device)

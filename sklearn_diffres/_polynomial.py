@@ -161,5 +161,7 @@ class DiffusionPolynomial:
             self.recurrence_operator(laplacian, step_size),
             dtype=torch.float32 if X.dtype == np.float32 else torch.float64,
         )
-        out = self.evaluate(torch.from_numpy(np.array(X)), lambda v: M @ v)
-        return out.numpy()
+        # evaluate reads X without writing it: a copy only if X is read-only
+        # (torch warns on those).
+        x = torch.from_numpy(np.require(X, requirements="W"))
+        return self.evaluate(x, lambda v: M @ v).numpy()

@@ -96,6 +96,11 @@ def split_validation(
     """Training and validation indices and codes (no validation set
     unless ``early_stopping``): the labelled samples ``mask`` marks, or a
     draw of ``validation_fraction``, stratified where every class allows it."""
+    if mask is not None and not early_stopping:
+        raise ValueError(
+            "validation_mask names the samples early stopping watches; "
+            "set early_stopping=True, or leave validation_mask out."
+        )
     if not early_stopping:
         return idx, y_enc, None, None
     if mask is not None:

@@ -214,9 +214,8 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         self.nodes_ = graph.nodes
 
     def __getstate__(self):
-        state = dict(
-            super().__getstate__()
-        )  # object.__getstate__ gives __dict__ itself
+        # A copy: object.__getstate__ returns the instance __dict__ itself.
+        state = dict(super().__getstate__())
         state.pop("laplacian_", None)  # the fitted graph rebuilds it on load
         return state
 
