@@ -3,47 +3,41 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-import copy
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.sparse as sp
 import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state, column_or_1d
-from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
-from sklearn.utils.validation import (
-    _check_sample_weight,
-    _num_samples,
-    check_is_fitted,
-)
+from sklearn.utils.validation import _num_samples, check_is_fitted
 
-from ._auto import select_n_layers
 from ._docs import fill_doc
 from ._fitted_graph import FittedGraph
-from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
-from ._kernels import to_torch
+from ._graph import _validate_features
 from ._net import (
     _OPTIMIZERS,
     _SkorchSettingsMixin,
-    build_net,
     check_device,
     check_optimizer,
-    rectified_prototypes,
 )
+from ._scores import FittedScores
 from ._targets import (
     check_targets,
     check_validation_mask,
-    class_weights,
     node_ids,
+    node_targets,
     split_validation,
+    training_weights,
 )
+from ._training import train_network, training_graph, warm_state
 from ._transformer import DiffusionTransformer
-from ._utils import CHUNK_ROWS, restore_on_failure, unlabelled_mask
+from ._utils import restore_on_failure, unlabelled_mask
 
 
+@fill_doc
 class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstimator):
     """Diffusion residual network (Diff-ResNet) for few labels, many points.
 
@@ -73,15 +67,8 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         benchmark tables 10 (with ``sigma=5``) beat the paper's few-shot
         graph, 6 (with 3), on average with 5 and with 20 labels per class
         (0.729 against 0.723, 0.809 against 0.806), and on two moons.
-    sigma : int, default=5
-        Which nearest other sample (1-based) sets a sample's kernel width.
-        The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
-        sigma + 1)``.
-    adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples), \
-            default=None
-        A graph of your own over the samples passed to ``fit`` (e.g. a
-        citation graph), used instead of the kNN graph and normalised as
-        ``D^-1/2 (A + I) D^-1/2``; self-loops in ``A`` add to ``I``.
+    {sigma=5}
+    {adjacency}
     node_features : {array-like, sparse matrix} of shape (n_nodes, \
             n_features), default=None
         With ``adjacency`` (then of shape ``(n_nodes, n_nodes)``): the
@@ -95,16 +82,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         scores each candidate on labelled nodes whose labels its fits did
         not see, and ``cross_val_predict`` predicts every labelled node
         from a fit without its label.
-    step_size : float or 'auto', default='auto'
-        Diffusion strength of each layer. Explicit Euler is stable only
-        while ``step_size * lambda_max(L) <= 2``; a float above that raises
-        in ``fit``, naming the largest stable value. 'auto' takes ``1 /
-        lambda_max(L)`` (half the limit), stable on every graph by
-        construction: kNN graphs in many dimensions have hubs whose degree,
-        and so ``lambda_max``, the normalisation does not bound (0.3 to 5.7
-        on the benchmark tables, 62 on titanic before identical rows were
-        merged into one node).
-        ``diffusion_.step_size_`` holds the value used.
+    {step_size}
     n_layers : int or 'auto', default='auto'
         Number of diffusion layers; 0 gives the same network without
         diffusion. The diffusion time ``step_size * n_layers`` sets how far
@@ -173,18 +151,13 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         Share of labelled samples held out for early stopping.
     patience : int, default=50
         Epochs without improvement before early stopping.
-    neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
-        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
-        for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
-        ``EXACT_NEIGHBORS_MAX_WORK`` (an exact search then costs less than
-        pynndescent's compile); pynndescent above. Or force either.
+    {neighbors_algorithm}
     device : str or torch.device, default='cpu'
         Torch device to train on: 'cpu', 'cuda' or 'cuda:N'.
     random_state : int, RandomState instance or None, default=None
         Seeds the weights, dropout, the validation split and pynndescent.
         The same seed gives identical predictions on CPU.
-    n_jobs : int, default=None
-        Parallel jobs for the neighbour search.
+    {n_jobs}
     verbose : int, default=0
         1 prints skorch's per-epoch table.
     callbacks : list of skorch callbacks or (name, callback) tuples, \
@@ -203,12 +176,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         with ``n_layers='auto'`` so is ``n_layers_``; otherwise the graph is
         rebuilt on the new ``X``. The classes and the number of features
         must stay the same.
-    memory : str, joblib.Memory or None, default=None
-        Caches the kNN graph (see :class:`DiffusionTransformer`): fits on
-        the same ``X`` with the same graph parameters and an integer
-        ``random_state`` load it instead of building it. In a grid search
-        over model-only parameters the graph is then built once per fold,
-        not once per candidate and fold.
+    {memory}
     **kwargs : dict
         skorch settings passed on to the net, the skorch way:
         ``optimizer__<name>`` (e.g. ``optimizer__momentum=0.5``,
@@ -244,10 +212,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         from the module after fit (pickles stay small), so predict with the
         estimator, not with ``net_.predict``, and continue training with
         ``warm_start=True``, not with ``net_.partial_fit``.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -257,9 +222,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
 
     References
     ----------
-    .. [1] T. Wang, Z. Dou, C. Bao, Z. Shi, "Diffusion Mechanism in Residual
-       Neural Network: Theory and Applications", IEEE TPAMI 46(2), 2024.
-       arXiv:2105.03155.
+    {references}
 
     Examples
     --------
@@ -285,11 +248,8 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
     """
 
     _parameter_constraints: dict = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "sigma": [Interval(Integral, 1, None, closed="left")],
-        "adjacency": ["array-like", "sparse matrix", None],
+        **FittedGraph.CONSTRAINTS,
         "node_features": ["array-like", "sparse matrix", None],
-        "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
         "n_layers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "dropout": [Interval(Real, 0, 1, closed="left")],
         "residual_block": [StrOptions({"mlp", "relu_linear"})],
@@ -304,14 +264,10 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "patience": [Interval(Integral, 1, None, closed="left")],
-        "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
         "device": [str, torch.device],
-        "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
         "verbose": ["verbose"],
         "callbacks": [list, None],
         "warm_start": ["boolean"],
-        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def __init__(
@@ -438,25 +394,8 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             )
         n_nodes = _num_samples(self.node_features)
         ids = node_ids(X, n_nodes, unique=True)
-        y = column_or_1d(y, warn=True)
-        if y.shape[0] != ids.shape[0]:
-            raise ValueError(
-                f"y has {y.shape[0]} samples but X has {ids.shape[0]} node ids."
-            )
-        numeric = y.dtype.kind in "iuf"
-        y_all = np.full(
-            n_nodes, -1 if numeric else None, dtype=y.dtype if numeric else object
-        )
-        y_all[ids] = y
-        weights = None
-        if sample_weight is not None:
-            weights = np.zeros(n_nodes)
-            weights[ids] = _check_sample_weight(sample_weight, ids[:, None])
-        mask = None
-        if validation_mask is not None:
-            mask = np.zeros(n_nodes, dtype=bool)
-            mask[ids] = check_validation_mask(validation_mask, ids.shape[0])
-        self._fit(self.node_features, y_all, weights, mask)
+        targets = node_targets(ids, y, sample_weight, validation_mask, n_nodes)
+        self._fit(self.node_features, *targets)
         # Fitted on node ids: X has one column, and names no features.
         self.n_features_in_ = 1
         if hasattr(self, "feature_names_in_"):
@@ -467,7 +406,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         self._device = check_device(self.device)
         check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
-        previous = self._warm_state(X) if self.warm_start else None
+        previous = warm_state(self, X) if self.warm_start else None
         labelled_idx, encoder, y_enc = check_targets(X, y)
         if previous is not None and not np.array_equal(
             previous["classes"], encoder.classes_
@@ -478,7 +417,6 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
                 f"{encoder.classes_.tolist()!r}. Use warm_start=False to start afresh."
             )
         self.classes_ = encoder.classes_
-        n_classes = len(self.classes_)
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
 
@@ -494,173 +432,32 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
             self.classes_,
             validation_mask,
         )
-        weights_tr = None
-        if sample_weight is not None:
-            sample_weight = _check_sample_weight(
-                sample_weight, X, dtype=np.float32, ensure_non_negative=True
-            )
-            weights_tr = sample_weight[tr]
-            if not weights_tr.sum() > 0:
-                raise ValueError(
-                    "sample_weight is 0 for every labelled sample the network "
-                    "trains on; give some labelled samples a positive weight."
-                )
+        weights_tr = training_weights(sample_weight, X, tr)
 
         X32 = X.astype(np.float32)
-        same_graph = previous is not None and previous["same_X"](X32)
-        if same_graph:
-            graph = self._graph
-        else:
-            # Only the graph is needed: diffusing the raw features is skipped.
-            params = {name: getattr(self, name) for name in FittedGraph.PARAMETERS}
-            params.update(n_layers=0, random_state=seed)
-            graph = FittedGraph(**params).fit(X32)
-        # The network runs on the graph's nodes (identical rows are one node);
-        # a labelled sample is its node, so a node may carry several labels.
-        X_nodes, nodes = graph.fit_X, graph.nodes
-
-        tr = nodes[tr]
-        va = None if va is None else nodes[va]
-        if self.n_layers != "auto":
-            self.n_layers_ = self.n_layers
-        elif not same_graph:  # a warm start on the fitted graph keeps n_layers_
-            # Chosen on the training labels only (validation ones stay unseen).
-            self.n_layers_, self.n_layers_scores_ = select_n_layers(
-                graph.operator(X_nodes.dtype),
-                graph.step,
-                X_nodes,
-                tr,
-                y_tr,
-                n_classes,
-                random_state=seed,
-                lambda_max=graph.lambda_max,
-            )
-        # A new graph object (the fitted one is never changed in place).
-        graph = copy.copy(graph)
-        graph.n_layers = self.n_layers_
+        graph, n_layers, scores = training_graph(self, X32, tr, y_tr, seed, previous)
+        self.n_layers_ = n_layers
+        if scores is not None:
+            self.n_layers_scores_ = scores
         self._graph = graph
         self.diffusion_ = DiffusionTransformer._around(
             graph, X.shape[1], **graph.get_params()
         )
-        weights = class_weights(self.class_weight, self.classes_, y_tr)
-        net = build_net(self, X.shape[1], n_classes, va, y_va, weights)
-        if weights_tr is not None:
-            net.set_params(train_weight=torch.as_tensor(weights_tr))
-        proto = None
-        if self.alpha > 0:
-            proto = torch.as_tensor(
-                rectified_prototypes(X_nodes, tr, y_tr, n_classes),
-                dtype=torch.float32,
-            )
-        # Weights and dropout noise come from per-fit generators, not torch's
-        # global one: the same results when fits run in threads. fork_rng
-        # leaves the global generator as it was (torch's data loader draws
-        # from it every epoch).
-        with torch.random.fork_rng(devices=[]):
-            net.initialize()
-            net.module_.reset_parameters(seed)
-            if previous is not None:
-                previous["restore"](net)
-            net.module_.set_graph(to_torch(X_nodes), graph.laplacian, proto)
-            net.partial_fit(tr, y_tr)
-        self._raise_if_interrupted(net)
-        self.net_ = net
+        # The network runs on the graph's nodes (identical rows are one node);
+        # a labelled sample is its node, so a node may carry several labels.
+        nodes = graph.nodes
+        tr = nodes[tr]
+        va = None if va is None else nodes[va]
+        split = (tr, y_tr, va, y_va)
+        self.net_ = train_network(self, graph, split, weights_tr, seed, previous)
 
-        # Logits of every node before diffusion, in eval mode; then the
+        # Scores of every node before diffusion, in eval mode; then the
         # diffusion in class space (exact, see DiffResNetModule).
-        net.module_.eval()
-        net.module_.set_graph()  # the graph lives in diffusion_; keep pickles small
-        self._fit_logits0 = self._logits0(X_nodes)
-        logits = graph.diffuse_fitted(self._fit_logits0)
-        self._fit_logits = logits
-        self._attached_box = {}
-        logits = logits[nodes]
+        self._scores = FittedScores(graph, self.net_.module_.scores(graph.fit_X))
+        logits = self._scores.diffused[nodes]
         self.label_distributions_ = softmax(logits.astype(np.float64))
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
         return self
-
-    def _warm_state(self, X):
-        """What ``warm_start`` carries over from the fitted model, or None.
-
-        The network's weights, and the optimizer's state (momentum, Adam's
-        moments) when the optimizer class is the same; the graph and
-        ``n_layers_`` when ``X`` is the fitted ``X``.
-        """
-        if not hasattr(self, "net_"):
-            return None
-        if X.shape[1] != self.diffusion_.n_features_in_:
-            raise ValueError(
-                f"warm_start=True continues training the fitted network, which "
-                f"takes {self.diffusion_.n_features_in_} features; X has shape "
-                f"{X.shape}. Use warm_start=False to start afresh."
-            )
-        graph, old_net = self._graph, self.net_
-        fitted_X = graph.fit_X[graph.nodes]
-
-        built_with = graph.get_params()
-        same_settings = all(
-            built_with[name] is getattr(self, name)
-            if name == "adjacency"
-            else built_with[name] == getattr(self, name)
-            for name in (
-                "n_neighbors",
-                "sigma",
-                "step_size",
-                "adjacency",
-                "neighbors_algorithm",
-            )
-        )
-
-        def same_X(X32):
-            if not same_settings or X32.shape != fitted_X.shape:
-                return False
-            if sp.issparse(X32) != sp.issparse(fitted_X):
-                return False
-            if sp.issparse(X32):
-                return (X32 != fitted_X).nnz == 0
-            return np.array_equal(X32, fitted_X)
-
-        def restore(net):
-            net.module_.load_state_dict(old_net.module_.state_dict())
-            if type(net.optimizer_) is type(old_net.optimizer_):
-                state = old_net.optimizer_.state_dict()["state"]
-                groups = net.optimizer_.state_dict()["param_groups"]
-                net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
-
-        return {"classes": self.classes_, "same_X": same_X, "restore": restore}
-
-    def _raise_if_interrupted(self, net):
-        """Re-raise a Ctrl-C that skorch's ``partial_fit`` swallowed.
-
-        A fit cut short would otherwise return a half-trained model that looks
-        fitted; scikit-learn users (and grid searches) expect Ctrl-C to stop.
-        The estimator is then left as it was before ``fit``.
-        """
-        callbacks = dict(net.callbacks_)
-        done = callbacks["training_guard"].epochs_done_
-        stopped = (
-            "paper_early_stopping" in callbacks
-            and callbacks["paper_early_stopping"].stopped_
-        )
-        if done < self.max_epochs and not stopped:
-            raise KeyboardInterrupt(
-                f"fit was interrupted after {done} of max_epochs="
-                f"{self.max_epochs} epochs; the estimator is left as it was "
-                "before fit."
-            )
-
-    def _logits0(self, X):
-        """Logits of rows before diffusion (residual blocks, classifier)."""
-        module = self.net_.module_
-        device = module.classifier.weight.device
-        out = []
-        with torch.no_grad():
-            for start in range(0, X.shape[0], CHUNK_ROWS):
-                chunk = to_torch(X[start : start + CHUNK_ROWS], device)
-                out.append(module.classifier(module.encode(chunk)).cpu().numpy())
-        if not out:
-            return np.zeros((0, len(self.classes_)), dtype=np.float32)
-        return np.concatenate(out)
 
     def _new_logits(self, X, adjacency):
         check_is_fitted(self)
@@ -671,38 +468,10 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
                     "no new rows, and no adjacency to pass."
                 )
             ids = node_ids(X, len(self._graph.nodes))
-            return self._fit_logits[self._graph.nodes[ids]].copy()
+            return self._scores.diffused[self._graph.nodes[ids]].copy()
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
-        return self._graph.diffuse_new(
-            X,
-            self._logits0(X),
-            self._fit_logits0,
-            self._fit_logits,
-            adjacency,
-            self._attached(),
-        )
-
-    def _attached(self):
-        """The fitted logits' trajectory, summarised for new rows.
-
-        Built on the first prediction and kept, but not pickled; then a new
-        row costs its neighbours' values only (see :class:`AttachedDiffusion`
-        and :meth:`FittedGraph.summary`).
-        """
-        # A dict made empty by fit: filling it leaves the estimator's own
-        # attributes as they are (predict must not change them).
-        box = self._attached_box
-        if "cache" not in box:
-            box["cache"] = self._graph.summary(self._fit_logits0)
-        return box["cache"]
-
-    def __getstate__(self):
-        # A copy: object.__getstate__ returns the instance __dict__ itself.
-        state = dict(super().__getstate__())
-        if "_attached_box" in state:
-            state["_attached_box"] = {}  # rebuilt on the first prediction
-        return state
+        return self._scores.new(X, self.net_.module_.scores(X), adjacency)
 
     @fill_doc
     def decision_function(self, X, adjacency=None):

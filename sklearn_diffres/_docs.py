@@ -1,8 +1,9 @@
 """Docstring text shared by several methods, written once.
 
-A method's docstring names a piece as ``{name}`` on a line of its own;
+A docstring names a piece as ``{name}`` on a line of its own;
 :func:`fill_doc` puts the text there, indented as that line is (the
-approach of SciPy's ``doccer`` and MNE's ``fill_doc``).
+approach of SciPy's ``doccer`` and MNE's ``fill_doc``). A parameter whose
+default differs between the estimators is written ``{sigma=5}``.
 """
 
 # Authors: The sklearn-diffres developers
@@ -24,13 +25,65 @@ X : {array-like, sparse matrix} of shape (n_samples, n_features)
     Training data.
 y : None
     Ignored.""",
+    # The graph parameters both estimators take.
+    "sigma": """\
+sigma : int, default={sigma}
+    Which nearest other sample (1-based) sets a sample's kernel width.
+    The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
+    sigma + 1)``.""",
+    "adjacency": """\
+adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples), \
+        default=None
+    A graph of your own over the samples passed to ``fit`` (e.g. a
+    citation graph), used instead of the kNN graph and normalised as
+    ``D^-1/2 (A + I) D^-1/2``; self-loops in ``A`` add to ``I``.""",
+    "step_size": """\
+step_size : float or 'auto', default='auto'
+    Diffusion strength of each layer. Explicit Euler is stable only while
+    ``step_size * lambda_max(L) <= 2``; a float above that raises in
+    ``fit``, naming the largest stable value. 'auto' takes ``1 /
+    lambda_max(L)`` (half the limit), stable on every graph by
+    construction: kNN graphs in many dimensions have hubs whose degree, and
+    so ``lambda_max``, the normalisation does not bound (0.3 to 5.7 on the
+    benchmark tables). ``step_size_`` (the classifier's
+    ``diffusion_.step_size_``) holds the value used.""",
+    "neighbors_algorithm": """\
+neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
+    Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
+    for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
+    ``EXACT_NEIGHBORS_MAX_WORK`` (an exact search then costs less than
+    pynndescent's compile); pynndescent above. Or force either.""",
+    "n_jobs": """\
+n_jobs : int, default=None
+    Parallel jobs for the neighbour search.""",
+    "memory": """\
+memory : str, joblib.Memory or None, default=None
+    Caches the kNN graph (its weights, ``L`` and ``lambda_max``), as
+    scikit-learn's ``memory`` parameters do: a folder or a
+    ``joblib.Memory``. Fits on the same ``X`` with the same graph
+    parameters and an integer ``random_state`` load it instead of building
+    it: in a grid search over model-only parameters the graph is then built
+    once per fold, not once per candidate and fold. None: no caching.""",
+    "features_in": """\
+n_features_in_ : int
+    Number of features seen during fit.
+feature_names_in_ : ndarray of shape (`n_features_in_`,)
+    Names of features seen during fit, when ``X`` has string column names.""",
+    "references": """\
+.. [1] T. Wang, Z. Dou, C. Bao, Z. Shi, "Diffusion Mechanism in Residual
+   Neural Network: Theory and Applications", IEEE TPAMI 46(2), 2024.
+   arXiv:2105.03155.""",
 }
 
-_PLACEHOLDER = re.compile(r"^(?P<indent>[ \t]*)\{(?P<name>\w+)\}[ \t]*$", re.MULTILINE)
+_PLACEHOLDER = re.compile(
+    r"^(?P<indent>[ \t]*)\{(?P<name>\w+)(?:=(?P<default>\w+))?\}[ \t]*$", re.MULTILINE
+)
 
 
 def fill_doc(function):
-    """Replace each ``{name}`` line of ``function``'s docstring by ``DOCS[name]``.
+    """Replace each ``{name}`` line of a docstring by ``DOCS[name]``.
+
+    ``function`` is a function or a class.
 
     Examples
     --------
@@ -48,7 +101,10 @@ def fill_doc(function):
     """
 
     def piece(match):
-        return textwrap.indent(DOCS[match["name"]], match["indent"])
+        text = DOCS[match["name"]]
+        if match["default"] is not None:
+            text = text.replace("{" + match["name"] + "}", match["default"])
+        return textwrap.indent(text, match["indent"])
 
     function.__doc__ = _PLACEHOLDER.sub(piece, function.__doc__)
     return function

@@ -3,8 +3,11 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+from numbers import Integral, Real
+
 import numpy as np
 import scipy.sparse as sp
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_memory
 
 from ._diffusion import (
@@ -16,7 +19,12 @@ from ._diffusion import (
     diffuse,
     diffuse_attached,
 )
-from ._graph import _check_adjacency, _KNNGraph, _PrecomputedGraph
+from ._graph import (
+    _NEIGHBORS_ALGORITHMS,
+    _check_adjacency,
+    _KNNGraph,
+    _PrecomputedGraph,
+)
 from ._laplacian import _laplacian, operator_and_spectrum
 from ._utils import CHUNK_ROWS
 
@@ -85,6 +93,19 @@ class FittedGraph:
         "random_state": None,
         "n_jobs": None,
         "memory": None,
+    }
+
+    #: The estimators' parameter constraints of the graph parameters (but
+    #: ``n_layers``, which only the classifier may set to 'auto').
+    CONSTRAINTS = {
+        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
+        "sigma": [Interval(Integral, 1, None, closed="left")],
+        "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        "adjacency": ["array-like", "sparse matrix", None],
+        "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
+        "random_state": ["random_state"],
+        "n_jobs": [Integral, None],
+        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def __init__(self, **params):

@@ -20,9 +20,10 @@ from ._kernels import (
     diffusion_operator,
     dropout_noise,
     dropout_threshold,
+    to_torch,
 )
 from ._polynomial import DiffusionPolynomial
-from ._utils import to_torch_sparse
+from ._utils import CHUNK_ROWS, to_torch_sparse
 
 
 class _ResidualBlock(nn.Module):
@@ -257,6 +258,17 @@ class DiffResNetModule(nn.Module):
             x = block(x, x_dense)
             x_dense = None
         return x
+
+    def scores(self, X):
+        """Class scores of the rows of ``X`` (numpy or scipy) before diffusion,
+        as a numpy array: the residual blocks and the classifier, by chunks."""
+        device = self.classifier.weight.device
+        out = [np.zeros((0, self.classifier.out_features), dtype=np.float32)]
+        with torch.no_grad():
+            for start in range(0, X.shape[0], CHUNK_ROWS):
+                chunk = to_torch(X[start : start + CHUNK_ROWS], device)
+                out.append(self.classifier(self.encode(chunk)).cpu().numpy())
+        return np.concatenate(out)
 
     def _diffuse(self, h):
         """``n_layers`` diffusion layers, each after dropout when training."""

@@ -12,6 +12,7 @@ from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import _check_sample_weight
 
 from ._utils import unlabelled_mask
 
@@ -174,3 +175,47 @@ def node_ids(X, n_nodes, unique=False):
     if unique and np.unique(ids).size != ids.size:
         raise ValueError("X gives a node id more than once; fit takes each once.")
     return ids
+
+
+def node_targets(ids, y, sample_weight, validation_mask, n_nodes):
+    """``fit``'s arguments on node ids spread over every node of the graph.
+
+    Nodes not in ``ids`` are unlabelled (``-1``, or None for string labels),
+    weigh 0 and are not validation nodes. Returns ``(y, sample_weight,
+    validation_mask)`` of length ``n_nodes``.
+    """
+    y = column_or_1d(y, warn=True)
+    if y.shape[0] != ids.shape[0]:
+        raise ValueError(
+            f"y has {y.shape[0]} samples but X has {ids.shape[0]} node ids."
+        )
+    numeric = y.dtype.kind in "iuf"
+    y_all = np.full(
+        n_nodes, -1 if numeric else None, dtype=y.dtype if numeric else object
+    )
+    y_all[ids] = y
+    weights = None
+    if sample_weight is not None:
+        weights = np.zeros(n_nodes)
+        weights[ids] = _check_sample_weight(sample_weight, ids[:, None])
+    mask = None
+    if validation_mask is not None:
+        mask = np.zeros(n_nodes, dtype=bool)
+        mask[ids] = check_validation_mask(validation_mask, ids.shape[0])
+    return y_all, weights, mask
+
+
+def training_weights(sample_weight, X, tr):
+    """The weights of the training samples ``tr``, or None without weights."""
+    if sample_weight is None:
+        return None
+    sample_weight = _check_sample_weight(
+        sample_weight, X, dtype=np.float32, ensure_non_negative=True
+    )
+    weights_tr = sample_weight[tr]
+    if not weights_tr.sum() > 0:
+        raise ValueError(
+            "sample_weight is 0 for every labelled sample the network "
+            "trains on; give some labelled samples a positive weight."
+        )
+    return weights_tr

@@ -4,7 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import warnings
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
 from sklearn.base import (
@@ -14,7 +14,6 @@ from sklearn.base import (
     _fit_context,
 )
 from sklearn.utils._param_validation import (
-    HasMethods,
     Hidden,
     Interval,
     StrOptions,
@@ -23,10 +22,11 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._docs import fill_doc
 from ._fitted_graph import FittedGraph, dense
-from ._graph import _NEIGHBORS_ALGORITHMS, _validate_features
+from ._graph import _validate_features
 from ._utils import restore_on_failure
 
 
+@fill_doc
 class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator):
     """Diffuse features over a neighbour graph of the samples.
 
@@ -53,46 +53,20 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         classifier's default (10) smooths more per step: on two moons 20
         steps over this graph double the distance-diameter ratio, over a
         6-neighbour graph they lower it.
-    sigma : int, default=10
-        Which nearest other sample (1-based) sets a sample's kernel width.
-        The reference code's ``(n_top, sigma)`` are our ``(n_neighbors + 2,
-        sigma + 1)``.
-    step_size : float or 'auto', default='auto'
-        Diffusion strength of each step. Explicit Euler is stable only while
-        ``step_size * lambda_max(L) <= 2``; a float above that raises in
-        ``fit``. 'auto' takes ``1 / lambda_max(L)``, half the limit, and so
-        is stable on every graph: kNN graphs in many dimensions have hubs
-        (points in many others' neighbour lists) whose degree, and so
-        ``lambda_max``, the normalisation does not bound (on the benchmark
-        tables, with the classifier's graph, ``lambda_max`` ranged from 0.3
-        to 5.7).
+    {sigma=10}
+    {step_size}
     n_layers : int, default=20
         Number of diffusion steps (layers, as the classifier calls them).
         Many steps run as one Chebyshev
         polynomial of ``L`` that agrees with them to
         ``POLYNOMIAL_TOLERANCE`` times the size of the values, when that
         takes fewer sparse products (200 steps at the 'auto' step: about 50).
-    adjacency : {array-like, sparse matrix} of shape (n_samples, n_samples), \
-            default=None
-        A graph of your own over the samples passed to ``fit`` (e.g. a
-        citation graph), used instead of the kNN graph and normalised as
-        ``D^-1/2 (A + I) D^-1/2``; self-loops in ``A`` add to ``I``.
-    neighbors_algorithm : {'auto', 'exact', 'nndescent'}, default='auto'
-        Exact neighbours up to ``EXACT_NEIGHBORS_MAX_SAMPLES`` samples, and
-        for dense ``X`` while ``n_samples ** 2 * n_features`` is at most
-        ``EXACT_NEIGHBORS_MAX_WORK`` (an exact search then costs less than
-        pynndescent's compile); pynndescent above. Or force either.
+    {adjacency}
+    {neighbors_algorithm}
     random_state : int, RandomState instance or None, default=None
         Seeds pynndescent and the eigenvalue estimate.
-    n_jobs : int, default=None
-        Parallel jobs for the neighbour search.
-    memory : str, joblib.Memory or None, default=None
-        Caches the kNN graph (its weights, ``L`` and ``lambda_max``), as
-        scikit-learn's ``memory`` parameters do: a folder or a
-        ``joblib.Memory``. Fits on the same ``X`` with the same graph
-        parameters (and an integer ``random_state``) then load the graph
-        instead of building it, e.g. the candidates of a grid over
-        model-only parameters, fold by fold. None: no caching.
+    {n_jobs}
+    {memory}
     n_steps : int
         Deprecated: use ``n_layers`` (the classifier's name for the same
         number). Still accepted, with a ``FutureWarning``; removed in 0.3.
@@ -113,10 +87,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
         The step size used (``step_size``, or ``1 / lambda_max_`` for 'auto').
     embedding_ : ndarray of shape (n_samples, n_features)
         The diffused training data.
-    n_features_in_ : int
-        Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (`n_features_in_`,)
-        Names of features seen during fit, when ``X`` has string column names.
+    {features_in}
 
     See Also
     --------
@@ -125,9 +96,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
 
     References
     ----------
-    .. [1] T. Wang, Z. Dou, C. Bao, Z. Shi, "Diffusion Mechanism in Residual
-       Neural Network: Theory and Applications", IEEE TPAMI 46(2), 2024.
-       arXiv:2105.03155.
+    {references}
 
     Examples
     --------
@@ -143,19 +112,12 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     """
 
     _parameter_constraints: dict = {
-        "n_neighbors": [Interval(Integral, 1, None, closed="left")],
-        "sigma": [Interval(Integral, 1, None, closed="left")],
-        "step_size": [Interval(Real, 0, None, closed="neither"), StrOptions({"auto"})],
+        **FittedGraph.CONSTRAINTS,
         "n_layers": [Interval(Integral, 0, None, closed="left")],
         "n_steps": [
             Interval(Integral, 0, None, closed="left"),
             Hidden(StrOptions({"deprecated"})),
         ],
-        "adjacency": ["array-like", "sparse matrix", None],
-        "neighbors_algorithm": [StrOptions(set(_NEIGHBORS_ALGORITHMS))],
-        "random_state": ["random_state"],
-        "n_jobs": [Integral, None],
-        "memory": [None, str, HasMethods(["cache"])],
     }
 
     def __init__(

@@ -491,7 +491,7 @@ def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
     clf.fit(X[:1200], y_semi[:1200])
     X_new = np.r_[X[1200:], X[1200:1210] * 6.0]
     summarised = clf.decision_function(X_new)
-    cache = clf._attached_box["cache"]
+    cache = clf._scores._summary["attached"]
     W_new, _ = clf._graph.builder.attach(X_new.astype(np.float32))
     Z = np.zeros((len(X_new), 4), dtype=np.float32)
     _, covered = cache.apply(W_new, Z)
@@ -499,17 +499,17 @@ def test_new_rows_through_the_summarised_trajectory_match_the_plain_path():
     # Rows nearly cut off from the graph (a near 1) are left to the plain path.
     _, covered = cache.apply(W_new * 1e-4, Z)
     assert not covered.any()
-    clf._attached_box["cache"] = None  # the plain path only
+    clf._scores._summary["attached"] = None  # the plain path only
     plain = clf.decision_function(X_new)
     np.testing.assert_allclose(summarised, plain, rtol=0, atol=1e-5 * abs(plain).max())
     # Not pickled; rebuilt on the first prediction after loading, and a refit
     # starts afresh.
-    clf._attached_box["cache"] = cache
+    clf._scores._summary["attached"] = cache
     loaded = pickle.loads(pickle.dumps(clf))
-    assert loaded._attached_box == {}
+    assert loaded._scores._summary == {}
     np.testing.assert_array_equal(loaded.decision_function(X_new), summarised)
     clf.fit(X[:1100], y_semi[:1100])
-    assert clf._attached_box == {}
+    assert clf._scores._summary == {}
 
 
 def test_balanced_class_weight_raises_minority_recall(imbalanced):

@@ -1,0 +1,169 @@
+"""Training the network on a fitted graph: seeding, warm starts, interrupts."""
+
+# Authors: The sklearn-diffres developers
+# SPDX-License-Identifier: BSD-3-Clause
+
+import copy
+
+import numpy as np
+import scipy.sparse as sp
+import torch
+
+from ._auto import select_n_layers
+from ._fitted_graph import FittedGraph
+from ._kernels import to_torch
+from ._net import build_net, rectified_prototypes
+from ._targets import class_weights
+
+#: The graph parameters a warm start must find unchanged to reuse the graph.
+_GRAPH_SETTINGS = (
+    "n_neighbors",
+    "sigma",
+    "step_size",
+    "adjacency",
+    "neighbors_algorithm",
+)
+
+
+def warm_state(estimator, X):
+    """What ``warm_start`` carries over from ``estimator``'s fitted model.
+
+    None when it is not fitted. Otherwise a dict: ``classes`` (which the new
+    ``y`` must have), ``same_X(X32)`` (whether the fitted graph can be reused
+    for ``X32``: same rows and graph settings) and ``restore(net)``, which
+    loads the fitted weights into a new net, and the optimizer's state
+    (momentum, Adam's moments) when the optimizer class is the same.
+    """
+    if not hasattr(estimator, "net_"):
+        return None
+    n_features = estimator.diffusion_.n_features_in_
+    if X.shape[1] != n_features:
+        raise ValueError(
+            f"warm_start=True continues training the fitted network, which "
+            f"takes {n_features} features; X has shape {X.shape}. Use "
+            "warm_start=False to start afresh."
+        )
+    graph, old_net = estimator._graph, estimator.net_
+    fitted_X = graph.fit_X[graph.nodes]
+    built_with = graph.get_params()
+    same_settings = all(
+        built_with[name] is getattr(estimator, name)
+        if name == "adjacency"
+        else built_with[name] == getattr(estimator, name)
+        for name in _GRAPH_SETTINGS
+    )
+
+    def same_X(X32):
+        if not same_settings or X32.shape != fitted_X.shape:
+            return False
+        if sp.issparse(X32) != sp.issparse(fitted_X):
+            return False
+        if sp.issparse(X32):
+            return (X32 != fitted_X).nnz == 0
+        return np.array_equal(X32, fitted_X)
+
+    def restore(net):
+        net.module_.load_state_dict(old_net.module_.state_dict())
+        if type(net.optimizer_) is type(old_net.optimizer_):
+            state = old_net.optimizer_.state_dict()["state"]
+            groups = net.optimizer_.state_dict()["param_groups"]
+            net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
+
+    return {"classes": estimator.classes_, "same_X": same_X, "restore": restore}
+
+
+def training_graph(estimator, X32, tr, y_tr, seed, previous):
+    """The graph the network of ``estimator`` trains on, over ``X32``.
+
+    A warm start on the fitted ``X`` reuses the fitted graph and, with
+    ``n_layers='auto'``, its ``n_layers_``; otherwise the graph is built.
+    'auto' chooses the number of layers from the training samples ``tr``
+    (class codes ``y_tr``) only: validation labels stay unseen. Returns a
+    new graph object with ``n_layers`` set (the fitted one is never changed
+    in place), the number of layers, and the criterion's scores (None when
+    nothing was chosen now).
+    """
+    same_graph = previous is not None and previous["same_X"](X32)
+    if same_graph:
+        graph = estimator._graph
+    else:
+        # Only the graph is needed: diffusing the raw features is skipped.
+        params = {name: getattr(estimator, name) for name in FittedGraph.PARAMETERS}
+        params.update(n_layers=0, random_state=seed)
+        graph = FittedGraph(**params).fit(X32)
+    n_layers, scores = estimator.n_layers, None
+    if n_layers == "auto" and same_graph:
+        n_layers = estimator.n_layers_
+    elif n_layers == "auto":
+        n_layers, scores = select_n_layers(
+            graph.operator(graph.fit_X.dtype),
+            graph.step,
+            graph.fit_X,
+            graph.nodes[tr],
+            y_tr,
+            len(estimator.classes_),
+            random_state=seed,
+            lambda_max=graph.lambda_max,
+        )
+    graph = copy.copy(graph)
+    graph.n_layers = n_layers
+    return graph, n_layers, scores
+
+
+def _raise_if_interrupted(net, max_epochs):
+    """Re-raise a Ctrl-C that skorch's ``partial_fit`` swallowed.
+
+    A fit cut short would otherwise return a half-trained model that looks
+    fitted; scikit-learn users (and grid searches) expect Ctrl-C to stop.
+    The estimator is then left as it was before ``fit``.
+    """
+    callbacks = dict(net.callbacks_)
+    done = callbacks["training_guard"].epochs_done_
+    stopped = (
+        "paper_early_stopping" in callbacks
+        and callbacks["paper_early_stopping"].stopped_
+    )
+    if done < max_epochs and not stopped:
+        raise KeyboardInterrupt(
+            f"fit was interrupted after {done} of max_epochs={max_epochs} "
+            "epochs; the estimator is left as it was before fit."
+        )
+
+
+def train_network(estimator, graph, split, weights_tr, seed, previous):
+    """Train ``estimator``'s network on the nodes of ``graph``.
+
+    ``split`` is ``(tr, y_tr, va, y_va)``: training nodes and their class
+    codes, and the early-stopping ones (None without). ``weights_tr`` are the
+    training samples' weights (or None), ``previous`` what a warm start
+    carries over (see :func:`warm_state`). Returns the trained skorch net in
+    eval mode, its module without the graph (the estimator's fitted graph
+    holds it; pickles stay small).
+    """
+    tr, y_tr, va, y_va = split
+    X_nodes = graph.fit_X
+    n_classes = len(estimator.classes_)
+    weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)
+    net = build_net(estimator, X_nodes.shape[1], n_classes, va, y_va, weights)
+    if weights_tr is not None:
+        net.set_params(train_weight=torch.as_tensor(weights_tr))
+    proto = None
+    if estimator.alpha > 0:
+        proto = torch.as_tensor(
+            rectified_prototypes(X_nodes, tr, y_tr, n_classes), dtype=torch.float32
+        )
+    # Weights and dropout noise come from per-fit generators, not torch's
+    # global one: the same results when fits run in threads. fork_rng leaves
+    # the global generator as it was (torch's data loader draws from it every
+    # epoch).
+    with torch.random.fork_rng(devices=[]):
+        net.initialize()
+        net.module_.reset_parameters(seed)
+        if previous is not None:
+            previous["restore"](net)
+        net.module_.set_graph(to_torch(X_nodes), graph.laplacian, proto)
+        net.partial_fit(tr, y_tr)
+    _raise_if_interrupted(net, estimator.max_epochs)
+    net.module_.eval()
+    net.module_.set_graph()
+    return net
