@@ -48,25 +48,21 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
     every sample is a node of the graph, and diffusion carries what the
     labelled ones teach to their neighbours.
 
-    Training is full batch through skorch (every step sees every node).
-    ``transduction_`` holds the labels of the fitted samples; ``predict`` of
-    new rows attaches each of them to the fitted graph one way, exactly as
-    :meth:`DiffusionTransformer.transform` does, so a row's prediction depends
-    only on that row and the fitted model. A new row identical to a fitted
-    sample is that sample, so ``predict(X_fit)`` equals ``transduction_``.
+    Training is full batch through skorch. ``predict`` attaches new rows to
+    the fitted graph one way, as :meth:`DiffusionTransformer.transform`
+    does: a row's prediction depends only on that row and the fitted model,
+    and ``predict(X_fit)`` equals ``transduction_``.
 
     The defaults were chosen on thirteen real tables with 5 and 20 labels
-    per class (``benchmarks/tables.py``, shown on the Performance page), with
-    two moons, and digits few-shot, not on one data set; the user guide's
-    "Choosing the parameters" says what each one does to accuracy and time.
+    per class, two moons and digits few-shot (Performance page); the user
+    guide's "Choosing the parameters" says what each does to accuracy and time.
 
     Parameters
     ----------
     n_neighbors : int, default=10
-        Number of nearest other samples each sample is joined to. On the
-        benchmark tables 10 (with ``sigma=5``) beat the paper's few-shot
-        graph, 6 (with 3), on average with 5 and with 20 labels per class
-        (0.729 against 0.723, 0.809 against 0.806), and on two moons.
+        Number of nearest other samples each sample is joined to; with
+        ``sigma=5`` it beat the paper's few-shot graph (6 and 3) on the
+        benchmark tables and on two moons.
     {sigma=5}
     {adjacency}
     node_features : {array-like, sparse matrix} of shape (n_nodes, \
@@ -77,30 +73,19 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         ``fit(ids, y)`` trains on the labels of the nodes ``ids`` while every
         node stays in the graph, the others unlabelled; ``predict(ids)``
         gives the fitted (transductive) predictions of those nodes. So
-        scikit-learn's tools cross-validate on your graph as they are:
-        ``GridSearchCV(clf, grid, cv=StratifiedKFold(5)).fit(ids, y)``
-        scores each candidate on labelled nodes whose labels its fits did
-        not see, and ``cross_val_predict`` predicts every labelled node
-        from a fit without its label.
+        ``GridSearchCV`` and ``cross_val_predict`` work on your graph as
+        they are, each fit blind to the labels it is scored on.
     {step_size}
     n_layers : int or 'auto', default='auto'
-        Number of diffusion layers; 0 gives the same network without
-        diffusion. The diffusion time ``step_size * n_layers`` sets how far
-        along the graph information travels (about its square root in hops).
+        Number of diffusion layers (0: the network without diffusion).
         'auto' chooses among ``AUTO_N_LAYERS`` (0 to 200) from the labelled
-        samples alone: the features are diffused for each candidate, and a
-        ridge classifier on the labelled rows is scored by leave-one-out (a
-        closed form, no network is trained); ``n_layers_`` holds the choice.
-        On the benchmark tables the best fixed value ranged from 0 to 200 by
-        table, and 'auto' beat ``n_layers=20`` on average. The layers are
-        cheap: without dropout they run on the class scores, and in training
-        only once (see :class:`~sklearn_diffres._module.DiffResNetModule`);
-        many layers run as one Chebyshev polynomial of ``L`` that agrees
-        with them to ``POLYNOMIAL_TOLERANCE`` (200 layers cost about 50 sparse
-        products at the 'auto' step; see
-        :class:`~sklearn_diffres._polynomial.DiffusionPolynomial`).
-        The paper's Cora setting is ``n_layers=20, step_size=0.25,
-        dropout=0.25``.
+        samples alone, by the leave-one-out score of a ridge classifier on
+        the diffused features (no network is trained); ``n_layers_`` holds
+        the choice. The best fixed value ranged from 0 to 200 by benchmark
+        table, and 'auto' beat ``n_layers=20`` on average. Many layers run
+        as one Chebyshev polynomial of ``L`` (200 layers: about 50 sparse
+        products). The paper's Cora setting is ``n_layers=20,
+        step_size=0.25, dropout=0.25``.
     dropout : float, default=0.0
         Dropout before each diffusion layer during training (the paper's
         graph experiments use 0.25 on Cora).
@@ -109,32 +94,26 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         synthetic code, or ``f(x) = relu(Linear(x))`` as in its graph code.
     hidden_layer_size : int, default=None
         Inner width of the 'mlp' block; None means the number of features
-        (as in the paper) but at least ``MIN_HIDDEN_UNITS`` (64): with the
-        paper's width a 2-feature table gets 2 hidden units, too few to bend
-        a decision boundary (banana, 5 labels per class: 0.57 with 2 units,
-        0.70 with 64). Ignored by 'relu_linear', whose width is the number of
-        features.
+        (as in the paper) but at least ``MIN_HIDDEN_UNITS`` (64: banana, 2
+        features, scores 0.57 with 2 units, 0.70 with 64). Ignored by
+        'relu_linear'.
     n_blocks : int, default=1
         Number of residual blocks before the diffusion.
     alpha : float, default=0.0
         Weight of the prototype loss of the paper's few-shot code (0: off).
     class_weight : dict, 'balanced' or None, default=None
         Weights of the classes in the cross-entropy of the labelled samples
-        (and of the early-stopping validation loss), as ``{label: weight}``
-        (classes not named weigh 1). 'balanced' weighs each class by
-        ``n_labelled / (n_classes * n_labelled_in_class)``, computed on the
-        labelled training samples, as scikit-learn defines it: few labels
-        are often imbalanced, and the minority classes are then predicted
-        more often. None: every labelled sample weighs the same.
+        (and in the early-stopping loss), as ``{label: weight}`` (classes
+        not named weigh 1), or 'balanced' as scikit-learn defines it, on the
+        labelled training samples. None: every labelled sample weighs the
+        same.
     optimizer : {'sgd', 'adam'}, torch.optim.Optimizer subclass or \
             functools.partial of one, default='sgd'
         'sgd' uses momentum 0.9 (unless ``optimizer__momentum`` or the
-        partial sets it), as the paper's few-shot and synthetic code.
-        'adam' uses torch's fused kernel where the torch version has it for
-        ``device``; with ``lr=0.01, weight_decay=5e-4`` it is the paper's
-        graph setting (Cora). On the benchmark tables SGD with the paper's
-        few-shot ``lr=0.1, weight_decay=1e-4`` had the better mean accuracy
-        (with 5 and with 20 labels per class), most of all on titanic.
+        partial sets it), as the paper's few-shot code; with its ``lr=0.1,
+        weight_decay=1e-4`` it beat Adam on the benchmark tables. 'adam'
+        with ``lr=0.01, weight_decay=5e-4`` is the paper's Cora setting
+        (torch's fused kernel where the device has it).
     lr : float, default=0.1
         Learning rate.
     weight_decay : float, default=1e-4
@@ -163,28 +142,18 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
     callbacks : list of skorch callbacks or (name, callback) tuples, \
             default=None
         Added to the net's own: ``training_guard`` (stops on a non-finite
-        loss), ``gradient_clipping`` (skorch's ``GradientNormClipping`` at
-        ``GRADIENT_CLIP_NORM``) and, with early stopping,
-        ``paper_early_stopping``. The net is ``net_``; its ``history``
-        records every epoch.
+        loss), ``gradient_clipping`` (at ``GRADIENT_CLIP_NORM``) and, with
+        early stopping, ``paper_early_stopping``.
     warm_start : bool, default=False
-        Refitting continues from the fitted network instead of new weights:
-        its weights and, for the same optimizer class, the optimizer's state
-        (momentum, Adam's moments) carry over, and ``max_epochs`` more
-        epochs are trained. When ``X`` is the fitted ``X`` (and the graph
-        parameters are unchanged) the fitted graph is reused as well, and
-        with ``n_layers='auto'`` so is ``n_layers_``; otherwise the graph is
-        rebuilt on the new ``X``. The classes and the number of features
-        must stay the same.
+        Refitting trains ``max_epochs`` more epochs from the fitted weights
+        (and optimizer state, for the same optimizer class). On the fitted
+        ``X`` with unchanged graph parameters the graph and ``n_layers_``
+        are reused too. The classes and the number of features must stay.
     {memory}
     **kwargs : dict
-        skorch settings passed on to the net, the skorch way:
-        ``optimizer__<name>`` (e.g. ``optimizer__momentum=0.5``,
-        ``optimizer__betas=(0.9, 0.99)``, ``optimizer__nesterov=True``)
-        and ``callbacks__<callback>__<name>`` (e.g.
-        ``callbacks__gradient_clipping__gradient_clip_value=5.0``). They
-        are parameters like the others: ``get_params``, ``set_params``,
-        ``clone`` and grid searches see them.
+        skorch settings passed on to the net, ``optimizer__<name>`` (e.g.
+        ``optimizer__nesterov=True``) and ``callbacks__<callback>__<name>``;
+        ``get_params``, ``set_params``, ``clone`` and grid searches see them.
 
     Attributes
     ----------
@@ -202,16 +171,13 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         Class probabilities of every fitted sample.
     diffusion_ : DiffusionTransformer
         The fitted graph (``graph_``, ``laplacian_``, ``step_size_``,
-        ``nodes_``), reused to attach new rows, with ``n_layers =
-        n_layers_``. Its ``transform`` diffuses features over the fitted
-        graph as the network's diffusion layers do; ``embedding_`` is
-        computed on the first ``transform``.
+        ``nodes_``) with ``n_layers = n_layers_``: its ``transform``
+        diffuses features as the network's layers do.
     net_ : skorch.NeuralNetClassifier
-        The trained skorch net: ``net_.module_`` holds the trained weights
-        and ``net_.history_`` the training history. The graph is released
-        from the module after fit (pickles stay small), so predict with the
-        estimator, not with ``net_.predict``, and continue training with
-        ``warm_start=True``, not with ``net_.partial_fit``.
+        The trained net: ``net_.module_`` holds the weights, ``net_.history``
+        the training history. The graph is released from the module after
+        fit (pickles stay small): predict with the estimator and continue
+        training with ``warm_start=True``, not through ``net_``.
     {features_in}
 
     See Also
@@ -343,12 +309,9 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         y : array-like of shape (n_samples,)
             Targets, ``-1`` for unlabelled samples.
         sample_weight : array-like of shape (n_samples,), default=None
-            Weights of the labelled samples in the training loss (multiplied
-            by ``class_weight``); the loss is their weighted mean. The
-            weights of unlabelled samples are not used, and no weight
-            changes the graph: a weight of 2 is not the same as the row
-            given twice (which adds a node's mass to the graph). None: every
-            labelled sample weighs 1.
+            Weights of the labelled samples in the training loss (times
+            ``class_weight``). No weight changes the graph: a weight of 2 is
+            not the row given twice. None: every labelled sample weighs 1.
         validation_mask : array-like of bool of shape (n_samples,), \
                 default=None
             With ``early_stopping=True``: the labelled samples held out for
@@ -406,16 +369,8 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         self._device = check_device(self.device)
         check_optimizer(self.optimizer)
         X = _validate_features(self, X, [np.float32, np.float64], ensure_min_samples=2)
-        previous = warm_state(self, X) if self.warm_start else None
         labelled_idx, encoder, y_enc = check_targets(X, y)
-        if previous is not None and not np.array_equal(
-            previous["classes"], encoder.classes_
-        ):
-            raise ValueError(
-                f"warm_start=True continues training the fitted network, whose "
-                f"classes are {previous['classes'].tolist()!r}; y has classes "
-                f"{encoder.classes_.tolist()!r}. Use warm_start=False to start afresh."
-            )
+        previous = warm_state(self, X, encoder.classes_) if self.warm_start else None
         self.classes_ = encoder.classes_
         rng = check_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))

@@ -25,11 +25,12 @@ _GRAPH_SETTINGS = (
 )
 
 
-def warm_state(estimator, X):
+def warm_state(estimator, X, classes):
     """What ``warm_start`` carries over from ``estimator``'s fitted model.
 
-    None when it is not fitted. Otherwise a dict: ``classes`` (which the new
-    ``y`` must have), ``same_X(X32)`` (whether the fitted graph can be reused
+    None when it is not fitted. Raises when ``X``'s number of features or
+    the new ``classes`` differ from the fitted ones. Otherwise a dict:
+    ``same_X(X32)`` (whether the fitted graph can be reused
     for ``X32``: same rows and graph settings) and ``restore(net)``, which
     loads the fitted weights into a new net, and the optimizer's state
     (momentum, Adam's moments) when the optimizer class is the same.
@@ -42,6 +43,12 @@ def warm_state(estimator, X):
             f"warm_start=True continues training the fitted network, which "
             f"takes {n_features} features; X has shape {X.shape}. Use "
             "warm_start=False to start afresh."
+        )
+    if not np.array_equal(estimator.classes_, classes):
+        raise ValueError(
+            f"warm_start=True continues training the fitted network, whose "
+            f"classes are {estimator.classes_.tolist()!r}; y has classes "
+            f"{classes.tolist()!r}. Use warm_start=False to start afresh."
         )
     graph, old_net = estimator._graph, estimator.net_
     fitted_X = graph.fit_X[graph.nodes]
@@ -69,7 +76,7 @@ def warm_state(estimator, X):
             groups = net.optimizer_.state_dict()["param_groups"]
             net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
 
-    return {"classes": estimator.classes_, "same_X": same_X, "restore": restore}
+    return {"same_X": same_X, "restore": restore}
 
 
 def training_graph(estimator, X32, tr, y_tr, seed, previous):
