@@ -29,13 +29,19 @@ def data_path(name):
 
 
 def load_cora():
-    """Cora as the paper's code prepares it (see ../shared/data/README.md).
+    """Cora as the paper's code prepares it: ``load_citation("cora")``."""
+    return load_citation("cora")
 
-    Undirected, unweighted, no self-loops, largest connected component
-    (2485 nodes), binary features. Returns ``(A, X, labels)`` with ``A`` and
-    ``X`` as CSR matrices; features are not yet row-normalised.
+
+def load_citation(name):
+    """A citation graph as the paper's code prepares it (../shared/data/README.md).
+
+    ``name`` is 'cora' or 'citeseer'. Undirected, unweighted, no self-loops,
+    largest connected component (Cora 2485 nodes, CiteSeer 2110), binary
+    features. Returns ``(A, X, labels)`` with ``A`` and ``X`` as CSR
+    matrices; features are not yet row-normalised.
     """
-    z = np.load(data_path("cora.npz"), allow_pickle=True)
+    z = np.load(data_path(f"{name}.npz"), allow_pickle=True)
     A = sp.csr_matrix(
         (z["adj_data"], z["adj_indices"], z["adj_indptr"]), shape=z["adj_shape"]
     )
