@@ -79,6 +79,45 @@ def label_spreading(A, labels, train, val):
     return ls.transduction_
 
 
+def report(args, title, settings, runs, times, epochs, done):
+    """Write the table of the splits done so far (rewritten after each split,
+    so that a long run cut short still leaves its finished splits)."""
+    rows = []
+    for name, accs in runs.items():
+        if not accs:
+            continue
+        accs = np.array(accs) * 100
+        rows.append(
+            [
+                name,
+                f"{accs.mean():.2f} ± {accs.std():.2f}",
+                len(accs),
+                f"{np.mean(times[name]):.1f}",
+            ]
+        )
+    progress = "" if done == args.splits else f" ({done} of them done so far)"
+    write_table(
+        args.name or args.dataset,
+        f"{title}, {args.splits} splits x {args.inits} inits, device={args.device}"
+        + progress,
+        ["model", "test accuracy (%)", "runs", "wall s / run"],
+        rows,
+        notes=[
+            f"Diff-ResNet epochs (early stopping): mean {np.mean(epochs):.0f}, min {min(epochs)}, max {max(epochs)}.",
+            "Diff-ResNet settings: "
+            + ", ".join(f"{k}={v}" for k, v in {**PAPER_SETTINGS, **settings}.items()),
+            "LabelSpreading: citation graph as kernel, alpha=0.99, 20 labels per class; "
+            "LogisticRegression: row-normalised features of the 20 labelled nodes per class.",
+            "Validation nodes: the split's 30 per class, named through validation_mask.",
+            "Every figure is measured in this run; the reference transcription "
+            "joins the table with --reference (minutes per run on CPU; "
+            "cora_speed.py times it against the estimator).",
+            "PubMed, the paper's third graph, is not in ../shared/data: it could not "
+            "be run offline.",
+        ],
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--splits", type=int, default=5)
@@ -164,39 +203,7 @@ def main():
         lr = LogisticRegression(max_iter=2000).fit(X[train], labels[train])
         times["LogisticRegression"].append(time.perf_counter() - t)
         runs["LogisticRegression"].append((lr.predict(X[test]) == labels[test]).mean())
-
-    rows = []
-    for name, accs in runs.items():
-        if not accs:
-            continue
-        accs = np.array(accs) * 100
-        rows.append(
-            [
-                name,
-                f"{accs.mean():.2f} ± {accs.std():.2f}",
-                len(accs),
-                f"{np.mean(times[name]):.1f}",
-            ]
-        )
-    write_table(
-        args.name or args.dataset,
-        f"{title}, {args.splits} splits x {args.inits} inits, device={args.device}",
-        ["model", "test accuracy (%)", "runs", "wall s / run"],
-        rows,
-        notes=[
-            f"Diff-ResNet epochs (early stopping): mean {np.mean(epochs):.0f}, min {min(epochs)}, max {max(epochs)}.",
-            "Diff-ResNet settings: "
-            + ", ".join(f"{k}={v}" for k, v in {**PAPER_SETTINGS, **settings}.items()),
-            "LabelSpreading: citation graph as kernel, alpha=0.99, 20 labels per class; "
-            "LogisticRegression: row-normalised features of the 20 labelled nodes per class.",
-            "Validation nodes: the split's 30 per class, named through validation_mask.",
-            "Every figure is measured in this run; the reference transcription "
-            "joins the table with --reference (minutes per run on CPU; "
-            "cora_speed.py times it against the estimator).",
-            "PubMed, the paper's third graph, is not in ../shared/data: it could not "
-            "be run offline.",
-        ],
-    )
+        report(args, title, settings, runs, times, epochs, s + 1)
 
 
 if __name__ == "__main__":

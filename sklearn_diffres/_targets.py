@@ -1,4 +1,4 @@
-"""Targets of the classifier: labels, the unlabelled marker, class weights,
+"""Targets of the classifier: labels, the unlabelled marker, class and sample weights,
 the validation split and node ids."""
 
 # Authors: The sklearn-diffres developers
