@@ -1,8 +1,5 @@
 """A graph of your own through cross-validation: X holds node ids."""
 
-import os
-import sys
-
 import numpy as np
 import pytest
 import scipy.sparse as sp
@@ -78,7 +75,6 @@ def test_grid_search_on_cora_citation_graph(cora_path):
     # Real data: Cora's citation graph, the labelled nodes of the paper's
     # protocol (20 per class for training, 30 for validation), a grid over
     # n_layers x dropout scored by 3-fold CV on those labelled nodes.
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
     from _common import load_cora, row_normalize, split_per_class
 
     A, X, labels = load_cora()

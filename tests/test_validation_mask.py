@@ -1,7 +1,6 @@
 """Early stopping on named validation samples (``fit(..., validation_mask=)``)."""
 
 import os
-import sys
 
 import numpy as np
 import pytest
@@ -76,7 +75,6 @@ def test_citation_split_reaches_estimator_and_transcription_alike(dataset):
     path = os.path.join(SHARED_DATA, f"{dataset}.npz")
     if not os.path.exists(path):
         pytest.skip(f"{dataset} data not found at {path} (it lives in ../shared/data)")
-    sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "benchmarks"))
     from _common import load_citation, row_normalize, split_per_class
     from cora import DATASETS, diffresnet
 

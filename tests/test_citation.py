@@ -1,0 +1,53 @@
+"""Real citation graphs: the estimator on Cora, the paper's protocol.
+
+The data loaders are the benchmarks' own (``benchmarks/_common.py``, on the
+test path through ``pythonpath`` in pyproject.toml).
+"""
+
+import numpy as np
+import pytest
+
+from sklearn_diffres import DiffusionResNetClassifier
+
+
+def test_cora_citation_graph_transductive_and_inductive(cora_path):
+    # Real data: Cora with its citation graph (the paper's protocol, without
+    # dropout so that the test stays fast).
+    from _common import load_cora, row_normalize, split_per_class
+
+    A, X, labels = load_cora()
+    X = row_normalize(X)
+    train, val, test = split_per_class(labels, np.random.RandomState(0))
+    y = np.full_like(labels, -1)
+    y[np.r_[train, val]] = labels[np.r_[train, val]]
+    params = dict(
+        residual_block="relu_linear",
+        n_layers=20,
+        step_size=0.25,
+        optimizer="adam",
+        lr=0.01,
+        weight_decay=5e-4,
+        max_epochs=300,
+        early_stopping=True,
+        validation_fraction=0.6,
+        patience=30,
+        random_state=0,
+    )
+    clf = DiffusionResNetClassifier(adjacency=A, **params).fit(X, y)
+    acc = (clf.transduction_[test] == labels[test]).mean()
+    no_diff = DiffusionResNetClassifier(adjacency=A, **{**params, "n_layers": 0}).fit(
+        X, y
+    )
+    acc0 = (no_diff.transduction_[test] == labels[test]).mean()
+    assert acc > 0.75 and acc > acc0 + 0.1
+    # Inductive: 300 test nodes left out of the graph, then attached by their
+    # citation edges to the fitted nodes.
+    out = test[:300]
+    keep = np.setdiff1d(np.arange(len(labels)), out)
+    sub = DiffusionResNetClassifier(adjacency=A[keep][:, keep], **params).fit(
+        X[keep], y[keep]
+    )
+    pred = sub.predict(X[out], adjacency=A[out][:, keep])
+    assert (pred == labels[out]).mean() > 0.7
+    with pytest.raises(ValueError, match="pass adjacency="):
+        sub.predict(X[out])

@@ -1,0 +1,157 @@
+"""The torch module and its kernels against dense references."""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+import torch
+
+from sklearn_diffres import diffusion_graph, graph_laplacian
+from sklearn_diffres._kernels import to_torch
+from sklearn_diffres._module import DiffResNetModule
+
+
+def dense_reference_forward(module, X, L, kind):
+    """The reference formula written densely with the module's weights."""
+    x = torch.as_tensor(X, dtype=torch.float32)
+    for block in module.blocks:
+        if kind == "relu_linear":
+            x = x + torch.relu(x @ block.fc1.weight.T + block.fc1.bias)
+        else:
+            inner = torch.relu(x @ block.fc1.weight.T + block.fc1.bias)
+            x = x + inner @ block.fc2.weight.T + block.fc2.bias
+    L = torch.as_tensor(L, dtype=torch.float32)
+    for _ in range(module.n_layers):
+        x = x - module.step_size * (L @ x)
+    return x @ module.classifier.weight.T + module.classifier.bias
+
+
+@pytest.mark.parametrize("kind", ["mlp", "relu_linear"])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_forward_matches_dense_reference(kind, sparse):
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(60, 5))
+    X[X < 0.4] = 0
+    L = graph_laplacian(diffusion_graph(X, 6, 3))
+    torch.manual_seed(0)
+    module = DiffResNetModule(
+        5, 3, step_size=0.5, n_layers=7, residual_block=kind, n_blocks=2
+    )
+    module.set_graph(to_torch(sp.csr_matrix(X) if sparse else X), L)
+    expected = dense_reference_forward(module, X, L.toarray(), kind).detach()
+    idx = torch.tensor([3, 10, 0])
+    with torch.no_grad():
+        h = module.encode(module.features, module.features_dense)
+        wide = module.classifier(module._diffuse(h))  # diffuse the features
+        narrow = module._diffuse(module.classifier(h))  # diffuse class scores
+        readout_eval = module.eval()(idx)  # precomputed readout rows
+        readout_train = module.train()(idx)
+        module.READOUT_MAX_ENTRIES = 0  # too large: diffuse class scores
+        narrow_idx = module(idx)
+    for got in (narrow, wide):
+        np.testing.assert_allclose(got.numpy(), expected.numpy(), atol=1e-5)
+    for got in (readout_eval, readout_train, narrow_idx):
+        np.testing.assert_allclose(got.numpy(), expected[idx].numpy(), atol=1e-5)
+
+
+def test_gradients_flow_through_diffusion():
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    L = graph_laplacian(diffusion_graph(X, 5, 2))
+    torch.manual_seed(0)
+    module = DiffResNetModule(4, 2, step_size=0.5, n_layers=5, dropout=0.3)
+    module.set_graph(to_torch(X), L)
+    module.eval()  # dense reference has no dropout; compare the gradients
+    idx = torch.arange(6)
+    target = torch.tensor([0, 1, 0, 1, 0, 1])
+    loss = torch.nn.functional.cross_entropy(module(idx), target)
+    grad = torch.autograd.grad(loss, module.blocks[0].fc1.weight)[0]
+    ref = torch.nn.functional.cross_entropy(
+        dense_reference_forward(module, X, L.toarray(), "mlp")[idx], target
+    )
+    ref_grad = torch.autograd.grad(ref, module.blocks[0].fc1.weight)[0]
+    assert grad.abs().sum() > 0
+    np.testing.assert_allclose(grad.numpy(), ref_grad.numpy(), atol=1e-6)
+    # The training path with dropout is differentiable too.
+    module.train()
+    loss = torch.nn.functional.cross_entropy(module(idx), target)
+    loss.backward()
+    assert module.blocks[0].fc1.weight.grad.abs().sum() > 0
+
+
+def test_training_with_dropout_classifies_only_the_asked_rows():
+    # In training with dropout the classifier runs on the rows idx alone;
+    # with the same noise that equals the rows idx of the full pass.
+    X = np.random.RandomState(0).normal(size=(40, 4))
+    L = graph_laplacian(diffusion_graph(X, 5, 2))
+    torch.manual_seed(0)
+    module = DiffResNetModule(4, 3, step_size=0.5, n_layers=5, dropout=0.25)
+    module.set_graph(to_torch(X), L)
+    module.train()
+    idx = torch.tensor([7, 0, 33])
+    module._noise_rng = np.random.Generator(np.random.PCG64(1))
+    rows = module(idx)
+    module._noise_rng = np.random.Generator(np.random.PCG64(1))
+    full = module.classifier(module._diffuse(module.encode(module.features)))
+    np.testing.assert_allclose(
+        rows.detach().numpy(), full[idx].detach().numpy(), atol=1e-6
+    )
+    # The masks really drop entries: another noise stream gives other rows.
+    module._noise_rng = np.random.Generator(np.random.PCG64(2))
+    assert not torch.allclose(module(idx), rows)
+
+
+def test_dropout_diffusion_matches_plain_autograd():
+    # The fused training path (one autograd node, reused buffers, masks
+    # recomputed from int16 noise) against plain torch autograd with the same
+    # masks, forward and gradient, twice in a row so that reused buffers
+    # cannot leak between calls.
+    from sklearn_diffres._kernels import (
+        _DropoutDiffusion,
+        diffusion_operator,
+        dropout_noise,
+        dropout_threshold,
+    )
+    from sklearn_diffres._utils import to_torch_sparse
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(50, 3))
+    P_sym = diffusion_operator(graph_laplacian(diffusion_graph(X, 5, 2)), 0.5)
+    # A graph whose nodes carry masses has P = M^-1 S M, not symmetric.
+    mass = rng.randint(1, 4, size=50).astype(float)
+    P_mass = sp.csr_matrix(sp.diags(1 / mass) @ P_sym @ sp.diags(mass))
+    dtype, threshold, keep = dropout_threshold(0.25)
+    assert (dtype, keep) == (torch.int8, 0.75)
+    workspace = []
+    generator = np.random.Generator(np.random.PCG64(0))
+    for seed, P in [(0, P_sym), (1, P_sym), (2, P_mass), (3, P_mass)]:
+        P_dense = torch.as_tensor(P.toarray(), dtype=torch.float32) / keep
+        P_torch = to_torch_sparse(P / keep)
+        P_torch_t = to_torch_sparse(sp.csr_matrix(P.T) / keep)
+        torch.manual_seed(seed)
+        x = torch.randn(50, 4, requires_grad=True)
+        noises = dropout_noise(6, x.shape, dtype, x.device, generator)
+        weight = torch.randn(50, 4)
+        out = _DropoutDiffusion.apply(
+            x, P_torch, P_torch_t, workspace, threshold, *noises
+        )
+        (grad,) = torch.autograd.grad((out * weight).sum(), x)
+        ref = x
+        for noise in noises:
+            ref = P_dense @ (ref * (noise >= threshold))
+        (ref_grad,) = torch.autograd.grad((ref * weight).sum(), x)
+        np.testing.assert_allclose(
+            out.detach().numpy(), ref.detach().numpy(), atol=1e-5
+        )
+        np.testing.assert_allclose(grad.numpy(), ref_grad.numpy(), atol=1e-5)
+    # The masks keep 1 - p of the entries, independently from mask to mask,
+    # with 8-bit noise where p is a multiple of 2^-8 and 16-bit otherwise.
+    for p in (0.25, 0.1):
+        dtype, threshold, keep = dropout_threshold(p)
+        assert keep == pytest.approx(1 - p, abs=2**-16)
+        noises = dropout_noise(3, (400, 501), dtype, torch.device("cpu"), generator)
+        assert noises[0].dtype == (torch.int8 if p == 0.25 else torch.int16)
+        kept = [(noise >= threshold).double() for noise in noises]
+        for mask in kept:
+            assert mask.mean().item() == pytest.approx(keep, abs=0.005)
+        assert (kept[0] * kept[1]).mean().item() == pytest.approx(keep**2, abs=0.005)
+    # p is never rounded to a mask that drops everything.
+    assert dropout_threshold(1 - 1e-9)[2] == 2**-16
