@@ -14,25 +14,23 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
     # Real data: Cora with its citation graph (the paper's protocol, without
     # dropout so that the test stays fast).
     from _common import load_cora, row_normalize, split_per_class
+    from cora import DATASETS, PAPER_SETTINGS
 
     A, X, labels = load_cora()
     X = row_normalize(X)
     train, val, test = split_per_class(labels, np.random.RandomState(0))
     y = np.full_like(labels, -1)
     y[np.r_[train, val]] = labels[np.r_[train, val]]
-    params = dict(
-        residual_block="relu_linear",
-        n_layers=20,
-        step_size=0.25,
-        optimizer="adam",
-        lr=0.01,
-        weight_decay=5e-4,
-        max_epochs=300,
-        early_stopping=True,
-        validation_fraction=0.6,
-        patience=30,
-        random_state=0,
-    )
+    # The paper's Cora settings, without dropout, with shorter patience.
+    params = {
+        **PAPER_SETTINGS,
+        **DATASETS["cora"],
+        "dropout": 0.0,
+        "max_epochs": 300,
+        "validation_fraction": 0.6,
+        "patience": 30,
+        "random_state": 0,
+    }
     clf = DiffusionResNetClassifier(adjacency=A, **params).fit(X, y)
     acc = (clf.transduction_[test] == labels[test]).mean()
     no_diff = DiffusionResNetClassifier(adjacency=A, **{**params, "n_layers": 0}).fit(

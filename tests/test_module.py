@@ -53,12 +53,19 @@ def test_forward_matches_dense_reference(kind, sparse):
         np.testing.assert_allclose(got.numpy(), expected[idx].numpy(), atol=1e-5)
 
 
-def test_gradients_flow_through_diffusion():
+def small_module(n_classes, dropout):
+    """A module with 5 layers over the graph of 40 Gaussian points in 4-d;
+    returns ``(X, L, module)``."""
     X = np.random.RandomState(0).normal(size=(40, 4))
     L = graph_laplacian(diffusion_graph(X, 5, 2))
     torch.manual_seed(0)
-    module = DiffResNetModule(4, 2, step_size=0.5, n_layers=5, dropout=0.3)
+    module = DiffResNetModule(4, n_classes, step_size=0.5, n_layers=5, dropout=dropout)
     module.set_graph(to_torch(X), L)
+    return X, L, module
+
+
+def test_gradients_flow_through_diffusion():
+    X, L, module = small_module(2, dropout=0.3)
     module.eval()  # dense reference has no dropout; compare the gradients
     idx = torch.arange(6)
     target = torch.tensor([0, 1, 0, 1, 0, 1])
@@ -80,11 +87,7 @@ def test_gradients_flow_through_diffusion():
 def test_training_with_dropout_classifies_only_the_asked_rows():
     # In training with dropout the classifier runs on the rows idx alone;
     # with the same noise that equals the rows idx of the full pass.
-    X = np.random.RandomState(0).normal(size=(40, 4))
-    L = graph_laplacian(diffusion_graph(X, 5, 2))
-    torch.manual_seed(0)
-    module = DiffResNetModule(4, 3, step_size=0.5, n_layers=5, dropout=0.25)
-    module.set_graph(to_torch(X), L)
+    _, _, module = small_module(3, dropout=0.25)
     module.train()
     idx = torch.tensor([7, 0, 33])
     module._noise_rng = np.random.Generator(np.random.PCG64(1))

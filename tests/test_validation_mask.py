@@ -69,14 +69,14 @@ def test_citation_split_reaches_estimator_and_transcription_alike(dataset):
     # The benchmark's split (20 training and 30 validation nodes per class)
     # goes to the reference transcription as (train, val) and to the
     # estimator as the labels of train + val with val as validation_mask:
-    # both train on the same nodes and stop on the same nodes. CiteSeer's
-    # own settings (step 0.2, dropout 0.35) go through as the benchmark
-    # passes them.
+    # both train on the same nodes and stop on the same nodes, with the
+    # dataset's own settings (CiteSeer: step 0.2, dropout 0.35) as the
+    # benchmark passes them.
     path = os.path.join(SHARED_DATA, f"{dataset}.npz")
     if not os.path.exists(path):
         pytest.skip(f"{dataset} data not found at {path} (it lives in ../shared/data)")
     from _common import load_citation, row_normalize, split_per_class
-    from cora import DATASETS, diffresnet
+    from cora import diffresnet
 
     A, X, labels = load_citation(dataset)
     # The data README: largest connected components of 2485 and 2110 nodes.
@@ -97,7 +97,9 @@ def test_citation_split_reaches_estimator_and_transcription_alike(dataset):
         val,
         0,
         "cpu",
-        **{**DATASETS[dataset], "max_epochs": 2, "callbacks": [recorder]},
+        dataset,
+        max_epochs=2,
+        callbacks=[recorder],
     )
     np.testing.assert_array_equal(np.sort(recorder.train_), np.sort(train))
     np.testing.assert_array_equal(np.sort(recorder.valid_), np.sort(val))
