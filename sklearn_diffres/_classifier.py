@@ -3,32 +3,31 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from numbers import Integral, Real
+from numbers import Integral
 
 import numpy as np
-import torch
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state, column_or_1d
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
-from sklearn.utils.validation import _num_samples, check_is_fitted
+from sklearn.utils.validation import check_is_fitted
 
 from ._docs import fill_doc
 from ._fitted_graph import FittedGraph
 from ._graph import _validate_features
+from ._module import MODULE_CONSTRAINTS
 from ._net import (
-    _OPTIMIZERS,
+    TRAINING_CONSTRAINTS,
     _SkorchSettingsMixin,
     check_device,
     check_optimizer,
 )
+from ._node_ids import _NodeIdsMixin
 from ._scores import FittedScores
 from ._targets import (
     check_targets,
     check_validation_mask,
-    node_ids,
-    node_targets,
     split_validation,
     training_weights,
 )
@@ -38,7 +37,9 @@ from ._utils import restore_on_failure, unlabelled_mask
 
 
 @fill_doc
-class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstimator):
+class DiffusionResNetClassifier(
+    _NodeIdsMixin, _SkorchSettingsMixin, ClassifierMixin, BaseEstimator
+):
     """Diffusion residual network (Diff-ResNet) for few labels, many points.
 
     A residual block ``x <- x + f(x)``, then ``n_layers`` parameter-free
@@ -60,9 +61,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
     Parameters
     ----------
     n_neighbors : int, default=10
-        Number of nearest other samples each sample is joined to; with
-        ``sigma=5`` it beat the paper's few-shot graph (6 and 3) on the
-        benchmark tables and on two moons.
+        Number of nearest other samples each sample is joined to.
     {sigma=5}
     {adjacency}
     node_features : {array-like, sparse matrix} of shape (n_nodes, \
@@ -86,50 +85,8 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         as one Chebyshev polynomial of ``L`` (200 layers: about 50 sparse
         products). The paper's Cora setting is ``n_layers=20,
         step_size=0.25, dropout=0.25``.
-    dropout : float, default=0.0
-        Dropout before each diffusion layer during training (the paper's
-        graph experiments use 0.25 on Cora).
-    residual_block : {'mlp', 'relu_linear'}, default='mlp'
-        ``f(x) = Linear(relu(Linear(x)))`` as in the paper's few-shot and
-        synthetic code, or ``f(x) = relu(Linear(x))`` as in its graph code.
-    hidden_layer_size : int, default=None
-        Inner width of the 'mlp' block; None means the number of features
-        (as in the paper) but at least ``MIN_HIDDEN_UNITS`` (64: banana, 2
-        features, scores 0.57 with 2 units, 0.70 with 64). Ignored by
-        'relu_linear'.
-    n_blocks : int, default=1
-        Number of residual blocks before the diffusion.
-    alpha : float, default=0.0
-        Weight of the prototype loss of the paper's few-shot code (0: off).
-    class_weight : dict, 'balanced' or None, default=None
-        Weights of the classes in the cross-entropy of the labelled samples
-        (and in the early-stopping loss), as ``{label: weight}`` (classes
-        not named weigh 1), or 'balanced' as scikit-learn defines it, on the
-        labelled training samples. None: every labelled sample weighs the
-        same.
-    optimizer : {'sgd', 'adam'}, torch.optim.Optimizer subclass or \
-            functools.partial of one, default='sgd'
-        'sgd' uses momentum 0.9 (unless ``optimizer__momentum`` or the
-        partial sets it), as the paper's few-shot code; with its ``lr=0.1,
-        weight_decay=1e-4`` it beat Adam on the benchmark tables. 'adam'
-        with ``lr=0.01, weight_decay=5e-4`` is the paper's Cora setting
-        (torch's fused kernel where the device has it).
-    lr : float, default=0.1
-        Learning rate.
-    weight_decay : float, default=1e-4
-        L2 penalty of the optimizer.
-    max_epochs : int, default=100
-        Number of full-batch training epochs (the most, with early stopping),
-        as in the paper's few-shot code.
-    early_stopping : bool, default=False
-        Hold out ``validation_fraction`` of the labelled samples (stratified;
-        they stay in the graph, unlabelled) and stop when neither their loss
-        nor their accuracy improved for ``patience`` epochs, restoring the
-        best weights, as the paper's code does.
-    validation_fraction : float, default=0.1
-        Share of labelled samples held out for early stopping.
-    patience : int, default=50
-        Epochs without improvement before early stopping.
+    {network}
+    {training}
     {neighbors_algorithm}
     device : str or torch.device, default='cpu'
         Torch device to train on: 'cpu', 'cuda' or 'cuda:N'.
@@ -137,18 +94,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
         Seeds the weights, dropout, the validation split and pynndescent.
         The same seed gives identical predictions on CPU.
     {n_jobs}
-    verbose : int, default=0
-        1 prints skorch's per-epoch table.
-    callbacks : list of skorch callbacks or (name, callback) tuples, \
-            default=None
-        Added to the net's own: ``training_guard`` (stops on a non-finite
-        loss), ``gradient_clipping`` (at ``GRADIENT_CLIP_NORM``) and, with
-        early stopping, ``paper_early_stopping``.
-    warm_start : bool, default=False
-        Refitting trains ``max_epochs`` more epochs from the fitted weights
-        (and optimizer state, for the same optimizer class). On the fitted
-        ``X`` with unchanged graph parameters the graph and ``n_layers_``
-        are reused too. The classes and the number of features must stay.
+    {net_settings}
     {memory}
     **kwargs : dict
         skorch settings passed on to the net, ``optimizer__<name>`` (e.g.
@@ -215,25 +161,11 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
 
     _parameter_constraints: dict = {
         **FittedGraph.CONSTRAINTS,
+        **MODULE_CONSTRAINTS,
+        **TRAINING_CONSTRAINTS,
         "node_features": ["array-like", "sparse matrix", None],
         "n_layers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
-        "dropout": [Interval(Real, 0, 1, closed="left")],
-        "residual_block": [StrOptions({"mlp", "relu_linear"})],
-        "hidden_layer_size": [Interval(Integral, 1, None, closed="left"), None],
-        "n_blocks": [Interval(Integral, 1, None, closed="left")],
-        "alpha": [Interval(Real, 0, None, closed="left")],
         "class_weight": [StrOptions({"balanced"}), dict, None],
-        "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
-        "lr": [Interval(Real, 0, None, closed="neither")],
-        "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "max_epochs": [Interval(Integral, 1, None, closed="left")],
-        "early_stopping": ["boolean"],
-        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "patience": [Interval(Integral, 1, None, closed="left")],
-        "device": [str, torch.device],
-        "verbose": ["verbose"],
-        "callbacks": [list, None],
-        "warm_start": ["boolean"],
     }
 
     def __init__(
@@ -348,23 +280,6 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
                 return self._fit_nodes(X, y, sample_weight, validation_mask)
             return self._fit(X, y, sample_weight, validation_mask)
 
-    def _fit_nodes(self, X, y, sample_weight, validation_mask):
-        """``fit`` on node ids: their labels, every node in the graph."""
-        if self.adjacency is None:
-            raise ValueError(
-                "node_features is used with adjacency (a graph of your own over "
-                "its rows); without adjacency pass the features as X."
-            )
-        n_nodes = _num_samples(self.node_features)
-        ids = node_ids(X, n_nodes, unique=True)
-        targets = node_targets(ids, y, sample_weight, validation_mask, n_nodes)
-        self._fit(self.node_features, *targets)
-        # Fitted on node ids: X has one column, and names no features.
-        self.n_features_in_ = 1
-        if hasattr(self, "feature_names_in_"):
-            del self.feature_names_in_
-        return self
-
     def _fit(self, X, y, sample_weight=None, validation_mask=None):
         self._device = check_device(self.device)
         check_optimizer(self.optimizer)
@@ -417,13 +332,7 @@ class DiffusionResNetClassifier(_SkorchSettingsMixin, ClassifierMixin, BaseEstim
     def _new_logits(self, X, adjacency):
         check_is_fitted(self)
         if self.node_features is not None:
-            if adjacency is not None:
-                raise ValueError(
-                    "With node_features, X holds ids of fitted nodes: there are "
-                    "no new rows, and no adjacency to pass."
-                )
-            ids = node_ids(X, len(self._graph.nodes))
-            return self._scores.diffused[self._graph.nodes[ids]].copy()
+            return self._node_logits(X, adjacency)
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
         return self._scores.new(X, self.net_.module_.scores(X), adjacency)

@@ -64,6 +64,66 @@ memory : str, joblib.Memory or None, default=None
     parameters and an integer ``random_state`` load it instead of building
     it: in a grid search over model-only parameters the graph is then built
     once per fold, not once per candidate and fold. None: no caching.""",
+    # The classifier's network (_module.py) and its loss.
+    "network": """\
+dropout : float, default=0.0
+    Dropout before each diffusion layer during training (the paper's
+    graph experiments use 0.25 on Cora).
+residual_block : {'mlp', 'relu_linear'}, default='mlp'
+    ``f(x) = Linear(relu(Linear(x)))`` as in the paper's few-shot and
+    synthetic code, or ``f(x) = relu(Linear(x))`` as in its graph code.
+hidden_layer_size : int, default=None
+    Inner width of the 'mlp' block; None means the number of features
+    (as in the paper) but at least ``MIN_HIDDEN_UNITS`` (64). Ignored by
+    'relu_linear'.
+n_blocks : int, default=1
+    Number of residual blocks before the diffusion.
+alpha : float, default=0.0
+    Weight of the prototype loss of the paper's few-shot code (0: off).
+class_weight : dict, 'balanced' or None, default=None
+    Weights of the classes in the cross-entropy of the labelled samples
+    (and in the early-stopping loss), as ``{label: weight}`` (classes
+    not named weigh 1), or 'balanced' as scikit-learn defines it, on the
+    labelled training samples. None: every labelled sample weighs the
+    same.""",
+    # The classifier's training settings, passed on to its skorch net (_net.py).
+    "training": """\
+optimizer : {'sgd', 'adam'}, torch.optim.Optimizer subclass or \
+        functools.partial of one, default='sgd'
+    'sgd' uses momentum 0.9 (unless ``optimizer__momentum`` or the
+    partial sets it), as the paper's few-shot code; with its ``lr=0.1,
+    weight_decay=1e-4`` it beat Adam on the benchmark tables. 'adam'
+    with ``lr=0.01, weight_decay=5e-4`` is the paper's Cora setting
+    (torch's fused kernel where the device has it).
+lr : float, default=0.1
+    Learning rate.
+weight_decay : float, default=1e-4
+    L2 penalty of the optimizer.
+max_epochs : int, default=100
+    Number of full-batch training epochs (the most, with early stopping),
+    as in the paper's few-shot code.
+early_stopping : bool, default=False
+    Hold out ``validation_fraction`` of the labelled samples (stratified;
+    they stay in the graph, unlabelled) and stop when neither their loss
+    nor their accuracy improved for ``patience`` epochs, restoring the
+    best weights, as the paper's code does.
+validation_fraction : float, default=0.1
+    Share of labelled samples held out for early stopping.
+patience : int, default=50
+    Epochs without improvement before early stopping.""",
+    "net_settings": """\
+verbose : int, default=0
+    1 prints skorch's per-epoch table.
+callbacks : list of skorch callbacks or (name, callback) tuples, \
+        default=None
+    Added to the net's own: ``training_guard`` (stops on a non-finite
+    loss), ``gradient_clipping`` (at ``GRADIENT_CLIP_NORM``) and, with
+    early stopping, ``paper_early_stopping``.
+warm_start : bool, default=False
+    Refitting trains ``max_epochs`` more epochs from the fitted weights
+    (and optimizer state, for the same optimizer class). On the fitted
+    ``X`` with unchanged graph parameters the graph and ``n_layers_``
+    are reused too. The classes and the number of features must stay.""",
     "features_in": """\
 n_features_in_ : int
     Number of features seen during fit.

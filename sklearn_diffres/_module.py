@@ -4,12 +4,14 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 import math
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
 from scipy.sparse.csgraph import reverse_cuthill_mckee
+from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
 from ._kernels import (
@@ -24,6 +26,16 @@ from ._kernels import (
 )
 from ._polynomial import DiffusionPolynomial
 from ._utils import CHUNK_ROWS, to_torch_sparse
+
+#: Parameter constraints of the network's settings (scikit-learn's
+#: ``_parameter_constraints``), merged into the classifier's.
+MODULE_CONSTRAINTS = {
+    "dropout": [Interval(Real, 0, 1, closed="left")],
+    "residual_block": [StrOptions({"mlp", "relu_linear"})],
+    "hidden_layer_size": [Interval(Integral, 1, None, closed="left"), None],
+    "n_blocks": [Interval(Integral, 1, None, closed="left")],
+    "alpha": [Interval(Real, 0, None, closed="left")],
+}
 
 
 class _ResidualBlock(nn.Module):

@@ -5,11 +5,13 @@
 
 import copy
 import functools
+from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from skorch import NeuralNetClassifier
 from skorch.callbacks import Callback, GradientNormClipping
@@ -97,6 +99,23 @@ def check_optimizer(optimizer):
             "functools.partial of one (e.g. partial(torch.optim.SGD, "
             "nesterov=True))."
         )
+
+
+#: Parameter constraints of the training settings the classifier passes on
+#: to its net (scikit-learn's ``_parameter_constraints``).
+TRAINING_CONSTRAINTS = {
+    "optimizer": [StrOptions(set(_OPTIMIZERS)), callable],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "weight_decay": [Interval(Real, 0, None, closed="left")],
+    "max_epochs": [Interval(Integral, 1, None, closed="left")],
+    "early_stopping": ["boolean"],
+    "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "device": [str, torch.device],
+    "verbose": ["verbose"],
+    "callbacks": [list, None],
+    "warm_start": ["boolean"],
+}
 
 
 #: Prefixes of the skorch settings the estimator passes on to its net
