@@ -1,15 +1,17 @@
-"""Speed on Cora: our estimator vs a transcription of the reference loop.
+"""Speed on Cora or CiteSeer: our estimator vs a transcription of the paper's loop.
 
-    python benchmarks/cora_speed.py [--device cuda] [--splits 1] [--inits 3]
+    python benchmarks/cora_speed.py [--dataset citeseer] [--device cuda]
+                                    [--splits 1] [--inits 3]
 
 Same process, same split, same seeds: the plain-PyTorch transcription of the
 paper's training loop (``reference_cora.py``: dense features, dense linear
 layer, COO sparse products, ``F.dropout``) and ``DiffusionResNetClassifier``
-with the paper's Cora settings, run alternately for each initialisation seed
-of the split. One row per run (wall time, epochs, test accuracy), then the
-means over the runs and the ratio of the mean wall times. Test accuracy of
-one run moves by a point or more with the seed (dropout, early stopping),
-hence several initialisations. Absolute times drift on a shared machine; the
+with the authors' settings for the dataset (``cora.DATASETS``), run
+alternately for each initialisation seed of the split. One row per run
+(wall time, epochs, test accuracy), then the means over the runs and the
+ratio of the mean wall times. Test accuracy of one run moves by a point or
+more with the seed (dropout, early stopping), hence several
+initialisations. Absolute times drift on a shared machine; the
 ratio is measured side by side.
 """
 
@@ -19,8 +21,8 @@ import time
 import numpy as np
 import torch
 
-from _common import load_cora, row_normalize, split_per_class, write_table
-from cora import diffresnet
+from _common import load_citation, row_normalize, split_per_class, write_table
+from cora import DATASETS, TITLES, diffresnet
 from reference_cora import run_reference
 
 
@@ -34,9 +36,11 @@ def main():
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--splits", type=int, default=1)
     parser.add_argument("--inits", type=int, default=3)
+    parser.add_argument("--dataset", choices=sorted(DATASETS), default="cora")
     parser.add_argument("--name", default=None)
     args = parser.parse_args()
-    A, X, labels = load_cora()
+    settings = DATASETS[args.dataset]
+    A, X, labels = load_citation(args.dataset)
     X = row_normalize(X)
     master = np.random.RandomState(42)
     rows = []
@@ -49,14 +53,16 @@ def main():
             _sync(args.device)
             t = time.perf_counter()
             acc, epochs = run_reference(
-                A, X, labels, train, val, test, seed, device=args.device
+                A, X, labels, train, val, test, seed, device=args.device, **settings
             )
             _sync(args.device)
             runs["reference transcription"].append(
                 (time.perf_counter() - t, epochs, acc)
             )
             t = time.perf_counter()
-            pred, epochs = diffresnet(A, X, labels, train, val, seed, args.device)
+            pred, epochs = diffresnet(
+                A, X, labels, train, val, seed, args.device, args.dataset
+            )
             runs["DiffusionResNetClassifier"].append(
                 (time.perf_counter() - t, epochs, (pred[test] == labels[test]).mean())
             )
@@ -95,8 +101,9 @@ def main():
     ref, ours = means["reference transcription"], means["DiffusionResNetClassifier"]
     ref_ms, ours_ms = ms_per_epoch.values()
     write_table(
-        args.name or f"cora_speed_{args.device}",
-        f"Cora speed, {args.splits} split(s) x {args.inits} initialisation(s), "
+        args.name or f"{args.dataset}_speed_{args.device}",
+        f"{TITLES[args.dataset]} speed, {args.splits} split(s) x "
+        f"{args.inits} initialisation(s), "
         f"device={args.device}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
         [

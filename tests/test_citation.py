@@ -38,6 +38,11 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
     )
     acc0 = (no_diff.transduction_[test] == labels[test]).mean()
     assert acc > 0.75 and acc > acc0 + 0.1
+    # The paper does not clip gradients, and its settings turn our clip off.
+    assert "gradient_clipping" not in dict(clf.net_.callbacks_)
+    assert "gradient_clipping" in dict(
+        DiffusionResNetClassifier(max_epochs=1).fit(X[:50], labels[:50]).net_.callbacks_
+    )
     # Inductive: 300 test nodes left out of the graph, then attached by their
     # citation edges to the fitted nodes.
     out = test[:300]
