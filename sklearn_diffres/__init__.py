@@ -9,7 +9,7 @@ from ._graph import diffusion_graph, normalize_adjacency
 from ._laplacian import graph_laplacian
 from ._neighbors import EXACT_NEIGHBORS_MAX_SAMPLES, EXACT_NEIGHBORS_MAX_WORK
 from ._net import GRADIENT_CLIP_NORM
-from ._polynomial import POLYNOMIAL_TOLERANCE
+from ._polynomial import POLYNOMIAL_TOLERANCE, TRAINING_POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
 from ._utils import unlabelled_mask
@@ -23,6 +23,7 @@ __all__ = [
     "GRADIENT_CLIP_NORM",
     "POLYNOMIAL_TOLERANCE",
     "SemiSupervisedKFold",
+    "TRAINING_POLYNOMIAL_TOLERANCE",
     "DiffusionResNetClassifier",
     "DiffusionTransformer",
     "diffusion_graph",

@@ -24,7 +24,7 @@ from ._kernels import (
     dropout_threshold,
     to_torch,
 )
-from ._polynomial import DiffusionPolynomial
+from ._polynomial import TRAINING_POLYNOMIAL_TOLERANCE, DiffusionPolynomial
 from ._utils import CHUNK_ROWS, to_torch_sparse
 
 #: Parameter constraints of the network's settings (scikit-learn's
@@ -91,7 +91,10 @@ class DiffResNetModule(nn.Module):
     Given ``lambda_max`` (the largest eigenvalue of ``L``), the layers
     without dropout (and the readout) run as one Chebyshev polynomial of
     ``P`` when it takes fewer products than ``n_layers``
-    (:class:`~sklearn_diffres._polynomial.DiffusionPolynomial`).
+    (:class:`~sklearn_diffres._polynomial.DiffusionPolynomial`), truncated
+    at ``TRAINING_POLYNOMIAL_TOLERANCE``: the module runs in training and
+    validation only; predictions diffuse with the fitted graph's tighter
+    polynomial.
 
     On graphs of at least ``REORDER_MIN_NODES`` nodes the module works on
     the nodes in reverse Cuthill-McKee order, which puts neighbours at
@@ -240,7 +243,10 @@ class DiffResNetModule(nn.Module):
             step = self.step_size
             if self.lambda_max is not None:
                 self._polynomial = DiffusionPolynomial.build(
-                    step, self.lambda_max, self.n_layers
+                    step,
+                    self.lambda_max,
+                    self.n_layers,
+                    tolerance=TRAINING_POLYNOMIAL_TOLERANCE,
                 )
             if self._polynomial is None:
                 self.operator, self.operator_t = operators(
