@@ -5,6 +5,8 @@
 
 import numpy as np
 import scipy.sparse as sp
+import torch
+from sklearn.cluster import KMeans
 from sklearn.neighbors import NearestNeighbors
 from sklearn.utils import check_random_state
 
@@ -16,11 +18,22 @@ EXACT_NEIGHBORS_MAX_SAMPLES = 4096
 
 #: Above ``EXACT_NEIGHBORS_MAX_SAMPLES``, dense inputs are still searched
 #: exactly while ``n_samples ** 2 * n_features`` is at most this (2^39, e.g.
-#: 131,000 points in 32-d); larger ones go to pynndescent. On two cores
-#: scikit-learn's exact search of 100,000 points in 32-d took 17 s, while
-#: pynndescent compiles its ``nn_descent`` kernel in every new process (numba
-#: cannot cache it): 25 s before any search.
+#: 131,000 points in 32-d); larger ones go to pynndescent. On two cores the
+#: exact search of 100,000 points in 32-d took 11 s (scikit-learn's brute
+#: force 25 s, see ``_blocked_neighbors``), while pynndescent compiles its
+#: ``nn_descent`` kernel in every new process (numba cannot cache it): 25 s
+#: before any search.
 EXACT_NEIGHBORS_MAX_WORK = 2**39
+
+#: Dense inputs of more than ``EXACT_NEIGHBORS_MAX_SAMPLES`` rows are searched
+#: exactly by blocks of this many rows (see :func:`_blocked_neighbors`): a
+#: block of squared distances stays in cache between the product that writes
+#: it and the pass that reads it.
+_SEARCH_BLOCK = 1024
+
+#: Candidates kept per row beyond the neighbours asked for, ranked by float32
+#: distances and then re-ranked in float64.
+_SEARCH_EXTRA = 4
 
 #: Inputs whose largest absolute value lies outside this range are divided by
 #: it before the neighbour search: squared distances of values near 1e160
@@ -76,6 +89,111 @@ def _pair_distances(X, Y, rows, cols):
     return out
 
 
+def _blocked_neighbors(X, n_neighbors, random_state=None, block=_SEARCH_BLOCK):
+    """The ``n_neighbors`` nearest other rows of every row of a dense ``X``.
+
+    Exact, as scikit-learn's brute force, but on two cores about twice as
+    fast on 100,000 points in 32-d (``benchmarks/scale.py``), by three
+    means:
+
+    - rows are ordered by k-means cells of about ``block`` rows, and each
+      block of queries meets its own cell first, so that its running k-th
+      distance is soon small;
+    - squared distances are computed in float32 by blocks of ``block`` x
+      ``block`` (one matrix product each, cache-sized), and a block is only
+      merged into the running best of the query rows whose smallest distance
+      in it beats their current ``n_neighbors + _SEARCH_EXTRA``-th;
+    - the candidates are re-ranked by float64 distances from the differences.
+
+    A float32 distance is within ``c eps (|q|^2 + |r|^2)`` of the true one
+    (centred rows, ``c = 2 (n_features + 4)``). A row whose last candidate is
+    further than its ``n_neighbors``-th by more than twice that margin has
+    every true neighbour among its candidates; the other rows (ties in the
+    data, or rows far from the centre) are searched again by scikit-learn.
+    Returns an integer array of shape ``(n_samples, n_neighbors)`` in no
+    particular order within a row.
+    """
+    n, d = X.shape
+    m = min(n_neighbors + _SEARCH_EXTRA, n - 1)
+    centred = np.asarray(X, dtype=np.float64)
+    centred = centred - centred.mean(axis=0)
+    seed = check_random_state(random_state).randint(np.iinfo(np.int32).max)
+    cells = KMeans(
+        max(1, n // block), init="random", n_init=1, max_iter=10, random_state=seed
+    ).fit_predict(centred.astype(np.float32))
+    order = np.argsort(cells, kind="stable")
+    Z = torch.from_numpy(centred[order].astype(np.float32))
+    Zt = Z.T.contiguous()
+    sq = (Z * Z).sum(1)
+    starts = np.arange(0, n, block)
+    centres = torch.stack([Z[s : s + block].mean(0) for s in starts])
+    best = torch.empty((n, m))
+    best_ind = torch.empty((n, m), dtype=torch.int64)
+    with torch.no_grad():
+        for qi, qs in enumerate(starts):
+            Q = Z[qs : qs + block]
+            top = torch.full((Q.shape[0], m), float("inf"))
+            top_ind = torch.zeros((Q.shape[0], m), dtype=torch.int64)
+            # Nearest cells first; the query block's own cell is the nearest.
+            for ri in torch.argsort(torch.cdist(centres[qi : qi + 1], centres)[0]):
+                rs = int(starts[ri])
+                # |r|^2 - 2 q.r: the squared distance less |q|^2.
+                D = torch.addmm(
+                    sq[None, rs : rs + block], Q, Zt[:, rs : rs + block], alpha=-2.0
+                )
+                if rs == qs:
+                    D.fill_diagonal_(float("inf"))
+                rows = torch.nonzero(D.amin(dim=1) < top[:, -1]).squeeze(1)
+                if rows.numel() == 0:
+                    continue
+                cand = torch.cat([top[rows], D[rows]], dim=1)
+                cand_ind = torch.cat(
+                    [
+                        top_ind[rows],
+                        torch.arange(rs, rs + D.shape[1]).expand(rows.numel(), -1),
+                    ],
+                    dim=1,
+                )
+                values, pick = torch.topk(cand, m, dim=1, largest=False, sorted=True)
+                top[rows] = values
+                top_ind[rows] = torch.gather(cand_ind, 1, pick)
+            best[qs : qs + block] = top
+            best_ind[qs : qs + block] = top_ind
+    # Back to the rows' own order.
+    position = np.empty(n, dtype=np.int64)
+    position[order] = np.arange(n)
+    best = best.numpy()[position].astype(np.float64)
+    ind = order[best_ind.numpy()[position]]
+    margin = (
+        2.0
+        * (d + 4)
+        * np.finfo(np.float32).eps
+        * (sq.numpy().astype(np.float64)[position] + float(sq.max()))
+    )
+    sure = best[:, m - 1] - best[:, n_neighbors - 1] > 2.0 * margin
+    rows = np.repeat(np.arange(n), m)
+    dist = _pair_distances(X, X, rows, ind.ravel()).reshape(n, m)
+    ind = _sort_rows(ind, dist)[0][:, :n_neighbors]
+    unsure = np.flatnonzero(~sure)
+    if unsure.size:
+        found = (
+            NearestNeighbors()
+            .fit(X)
+            .kneighbors(X[unsure], n_neighbors + 1, return_distance=False)
+        )
+        ind[unsure] = _drop_self(found, unsure)
+    return ind
+
+
+def _drop_self(ind, rows):
+    """``ind`` (neighbours of ``rows``, one more than needed) less the row
+    itself, wherever it is (the last column when it is absent: copies of the
+    row may have come first)."""
+    is_self = ind == rows[:, None]
+    is_self[~is_self.any(axis=1), -1] = True
+    return ind[~is_self].reshape(ind.shape[0], ind.shape[1] - 1)
+
+
 def _sort_rows(indices, distances):
     order = np.lexsort((indices, distances), axis=-1)
     return (
@@ -127,22 +245,20 @@ class _NeighborIndex:
 
     def fitted_neighbors(self, n_neighbors):
         """The ``n_neighbors`` nearest *other* fitted rows of every fitted row."""
-        if self.exact:
+        if self.exact and (
+            self.n_samples <= EXACT_NEIGHBORS_MAX_SAMPLES or sp.issparse(self._X)
+        ):
             return self._exact_index().kneighbors(
                 n_neighbors=n_neighbors, return_distance=False
             )
+        if self.exact:
+            return _blocked_neighbors(self._X, n_neighbors, self._random_state)
         # Ask for one more and drop the point itself; with duplicates the point
-        # may not come first, so drop it wherever it is (or the last column).
+        # may not come first.
         self._nn = self._nndescent(n_neighbors + 1)
         ind, _ = self._nn.neighbor_graph
-        ind = np.asarray(ind, dtype=np.int64)
-        n = ind.shape[0]
-        is_self = ind == np.arange(n)[:, None]
-        no_self = ~is_self.any(axis=1)
-        is_self[no_self, -1] = True
-        keep = ~is_self
+        ind = _drop_self(np.asarray(ind, dtype=np.int64), np.arange(ind.shape[0]))
         # A missing neighbour is reported as -1 by pynndescent.
-        ind = ind[keep].reshape(n, n_neighbors)
         if (ind < 0).any():
             raise RuntimeError(
                 "pynndescent returned fewer neighbours than asked for; use "

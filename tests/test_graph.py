@@ -201,3 +201,63 @@ def test_nndescent_recall_against_exact():
         (fitted.transform(X_new), exact_fit.transform(X_new), X_new),
     ]:
         assert np.linalg.norm(got - want) / np.linalg.norm(want - start) < 0.05
+
+
+def _neighbor_distances(X, ind):
+    """Each row's distances to its neighbours ``ind``, sorted."""
+    return np.sort(np.linalg.norm(X[:, None, :] - X[ind], axis=2), axis=1)
+
+
+@pytest.mark.parametrize(
+    "case",
+    [
+        "gaussian",
+        "far from the origin",
+        "far apart clusters",
+        "grid with ties",
+        "float64",
+    ],
+)
+def test_blocked_search_is_exact(case):
+    # Above EXACT_NEIGHBORS_MAX_SAMPLES dense rows are searched by blocks in
+    # float32 and re-ranked in float64 (rows whose float32 margin is too
+    # thin are searched again): the same neighbours as scikit-learn's brute
+    # force, or with ties at the k-th distance the same distances.
+    from sklearn.neighbors import NearestNeighbors
+
+    from sklearn_diffres._neighbors import _blocked_neighbors
+
+    rng = np.random.RandomState(0)
+    if case == "grid with ties":
+        axis = np.arange(15.0)
+        X = np.stack(np.meshgrid(axis, axis, axis), -1).reshape(-1, 3)
+    else:
+        X = rng.normal(size=(3000, 8))
+        if case == "far from the origin":
+            X = X + 1e4  # float32 squared norms cannot resolve these distances
+        if case == "far apart clusters":  # nor these, even once centred
+            X[::2] += 1e4
+    X = X.astype(np.float64 if case == "float64" else np.float32)
+    k = 10
+    ind = _blocked_neighbors(X, k, random_state=0, block=256)
+    assert ind.shape == (X.shape[0], k)
+    assert not (ind == np.arange(X.shape[0])[:, None]).any()  # never itself
+    brute = NearestNeighbors().fit(X).kneighbors(n_neighbors=k, return_distance=False)
+    X64 = X.astype(np.float64)
+    np.testing.assert_allclose(
+        _neighbor_distances(X64, ind), _neighbor_distances(X64, brute), rtol=1e-6
+    )
+    if case != "grid with ties":
+        assert all(set(a) == set(b) for a, b in zip(ind, brute))
+
+
+def test_fitted_neighbors_blocked_above_the_exact_threshold():
+    from sklearn.neighbors import NearestNeighbors
+
+    from sklearn_diffres._neighbors import _NeighborIndex
+
+    n = EXACT_NEIGHBORS_MAX_SAMPLES + 500
+    X = np.random.RandomState(1).normal(size=(n, 6)).astype(np.float32)
+    ind = _NeighborIndex(X, exact=True, random_state=0).fitted_neighbors(7)
+    brute = NearestNeighbors().fit(X).kneighbors(n_neighbors=7, return_distance=False)
+    assert all(set(a) == set(b) for a, b in zip(ind, brute))
