@@ -38,6 +38,23 @@ MODULE_CONSTRAINTS = {
 }
 
 
+def _transposed_layout(weight):
+    """Store a linear layer's ``weight`` (out x in) as the transpose of a
+    contiguous (in x out) matrix, in place: the same parameter and values.
+
+    A sparse CSR input is multiplied by ``weight.T``, which torch's sparse
+    product wants contiguous: with ``weight`` in torch's own layout it copied
+    the whole matrix in every forward pass and once more for the gradient.
+    For CiteSeer's 3703 x 3703 first layer on two cores, a forward pass took
+    91-98 ms instead of 174-178 ms, forward and backward 245-249 ms instead of
+    333-361 ms, with the same values and gradients. A dense input is
+    multiplied by BLAS, which reads either layout without a copy.
+    """
+    with torch.no_grad():
+        if not weight.T.is_contiguous():
+            weight.data = weight.data.T.contiguous().T
+
+
 class _ResidualBlock(nn.Module):
     """``x <- x + f(x)`` with ``f = relu(Linear)`` or ``Linear(relu(Linear))``."""
 
@@ -227,6 +244,7 @@ class DiffResNetModule(nn.Module):
             self.features = features.to(device)
             if features.layout == torch.sparse_csr:
                 self.features_dense = self.features.to_dense()
+                _transposed_layout(self.blocks[0].fc1.weight)
         if laplacian is not None:
             # L is symmetric unless identical rows were merged into nodes with
             # masses (see _KNNGraph); backward needs the transposed operators.

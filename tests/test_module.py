@@ -158,3 +158,46 @@ def test_dropout_diffusion_matches_plain_autograd():
         assert (kept[0] * kept[1]).mean().item() == pytest.approx(keep**2, abs=0.005)
     # p is never rounded to a mask that drops everything.
     assert dropout_threshold(1 - 1e-9)[2] == 2**-16
+
+
+def test_sparse_input_layer_keeps_values_and_trains_like_dense():
+    # With sparse features the first layer's weight is laid out as the
+    # transpose of a contiguous matrix (no copy per sparse product): the same
+    # parameter, values and gradients as the dense-input module, and an
+    # optimizer step keeps working on it.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(50, 6))
+    X[X < 0.5] = 0
+    L = graph_laplacian(diffusion_graph(X, 5, 2))
+    idx, target = torch.arange(10), torch.arange(10) % 3
+    results = []
+    for features in (X, sp.csr_matrix(X)):
+        module = DiffResNetModule(6, 3, step_size=0.5, n_layers=4)
+        module.reset_parameters(0)
+        weight = module.blocks[0].fc1.weight
+        before = weight.detach().clone()
+        module.set_graph(to_torch(features), L)
+        assert module.blocks[0].fc1.weight is weight  # the optimizer's param
+        assert weight.T.is_contiguous() == sp.issparse(features)
+        assert torch.equal(weight.detach(), before)
+        optimizer = torch.optim.Adam(module.parameters(), lr=0.01)
+        loss = torch.nn.functional.cross_entropy(module(idx), target)
+        loss.backward()
+        results.append(weight.grad.clone())
+        optimizer.step()
+        results.append(weight.detach().clone())
+    grad_dense, step_dense, grad_sparse, step_sparse = results
+    assert grad_dense.abs().sum() > 0
+    np.testing.assert_allclose(grad_sparse.numpy(), grad_dense.numpy(), atol=1e-6)
+    np.testing.assert_allclose(step_sparse.numpy(), step_dense.numpy(), atol=1e-6)
+
+
+def test_sparse_product_into_ignores_what_the_buffer_held():
+    from sklearn_diffres._kernels import _spmm_into
+
+    A = sp.random(30, 30, density=0.2, random_state=0, format="csr")
+    operator = to_torch(A)
+    x = torch.randn(30, 4)
+    out = torch.full((30, 4), float("nan"))  # a reused buffer's leftovers
+    _spmm_into(out, operator, x)
+    np.testing.assert_allclose(out.numpy(), A @ x.numpy(), rtol=1e-5, atol=1e-6)
