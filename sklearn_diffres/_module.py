@@ -24,7 +24,11 @@ from ._kernels import (
     dropout_threshold,
     to_torch,
 )
-from ._polynomial import TRAINING_POLYNOMIAL_TOLERANCE, DiffusionPolynomial
+from ._polynomial import (
+    POLYNOMIAL_TOLERANCE,
+    TRAINING_POLYNOMIAL_TOLERANCE,
+    DiffusionPolynomial,
+)
 from ._utils import CHUNK_ROWS, to_torch_sparse
 
 #: Parameter constraints of the network's settings (scikit-learn's
@@ -109,9 +113,9 @@ class DiffResNetModule(nn.Module):
     without dropout (and the readout) run as one Chebyshev polynomial of
     ``P`` when it takes fewer products than ``n_layers``
     (:class:`~sklearn_diffres._polynomial.DiffusionPolynomial`), truncated
-    at ``TRAINING_POLYNOMIAL_TOLERANCE``: the module runs in training and
-    validation only; predictions diffuse with the fitted graph's tighter
-    polynomial.
+    at ``TRAINING_POLYNOMIAL_TOLERANCE`` in training mode and at
+    ``POLYNOMIAL_TOLERANCE`` in eval mode (the validation passes of early
+    stopping); the two share the recurrence matrix.
 
     On graphs of at least ``REORDER_MIN_NODES`` nodes the module works on
     the nodes in reverse Cuthill-McKee order, which puts neighbours at
@@ -155,7 +159,7 @@ class DiffResNetModule(nn.Module):
         self.n_layers = n_layers
         self.dropout = dropout
         self.lambda_max = lambda_max
-        self._polynomial = None
+        self._polynomials = {}
         for name in (
             "features",
             "features_dense",
@@ -226,7 +230,7 @@ class DiffResNetModule(nn.Module):
         self.operator_t = self.operator_dropout_t = None
         self.recurrence = self.recurrence_t = None
         self.position = None
-        self._polynomial = None
+        self._polynomials = {}
         order = None
         if laplacian is not None and laplacian.shape[0] >= self.REORDER_MIN_NODES:
             order = reverse_cuthill_mckee(
@@ -259,22 +263,27 @@ class DiffResNetModule(nn.Module):
                 return forward, to_torch_sparse(make(laplacian.T)).to(device)
 
             step = self.step_size
+            polynomials = {True: None, False: None}  # by training mode
             if self.lambda_max is not None:
-                self._polynomial = DiffusionPolynomial.build(
-                    step,
-                    self.lambda_max,
-                    self.n_layers,
-                    tolerance=TRAINING_POLYNOMIAL_TOLERANCE,
-                )
-            if self._polynomial is None:
+                for training, tolerance in (
+                    (True, TRAINING_POLYNOMIAL_TOLERANCE),
+                    (False, POLYNOMIAL_TOLERANCE),
+                ):
+                    polynomials[training] = DiffusionPolynomial.build(
+                        step, self.lambda_max, self.n_layers, tolerance=tolerance
+                    )
+            self._polynomials = polynomials
+            if None in polynomials.values():
                 self.operator, self.operator_t = operators(
                     lambda L: diffusion_operator(L, step)
                 )
-            else:
+            polynomial = polynomials[True] or polynomials[False]
+            if polynomial is not None:
                 # Without dropout every pass runs the polynomial: its
-                # recurrence matrix replaces P.
+                # recurrence matrix replaces P (it depends on the interval
+                # only, the same for both tolerances).
                 self.recurrence, self.recurrence_t = operators(
-                    lambda L: self._polynomial.recurrence_operator(L, step)
+                    lambda L: polynomial.recurrence_operator(L, step)
                 )
             if self.dropout > 0:
                 _, _, keep = dropout_threshold(self.dropout)
@@ -287,6 +296,11 @@ class DiffResNetModule(nn.Module):
         self._readouts = {}
         # Dropout noise restarts from noise_seed (see reset_parameters).
         self._noise_rng = None
+
+    @property
+    def _polynomial(self):
+        """The polynomial of the current mode, or None (explicit layers)."""
+        return self._polynomials.get(self.training)
 
     def encode(self, x, x_dense=None):
         """The residual blocks, row by row (no graph involved)."""
@@ -345,7 +359,7 @@ class DiffResNetModule(nn.Module):
         n = self.features.shape[0]
         if idx.numel() * n > self.READOUT_MAX_ENTRIES:
             return None
-        key = (idx.numel(), hash(tuple(idx.tolist())))
+        key = (self.training, idx.numel(), hash(tuple(idx.tolist())))
         if key not in self._readouts:
             with torch.no_grad():
                 E = torch.zeros(n, idx.numel(), device=idx.device)

@@ -60,39 +60,45 @@ def test_polynomial_only_where_it_saves_products():
 
 
 def test_module_polynomial_forward_and_gradients_match_layers(graph):
+    # Training runs the polynomial truncated at TRAINING_POLYNOMIAL_TOLERANCE,
+    # eval mode (early stopping's validation) at POLYNOMIAL_TOLERANCE; both
+    # against the explicit layers, with the readout and without.
     X, L, lam = graph
     step, n_layers = 1.0 / lam, 120
     idx = torch.arange(0, 300, 15)
     target = torch.arange(idx.numel()) % 2
-    results = []
+    results = {}
     for lambda_max in (None, lam):
         module = DiffResNetModule(
             2, 2, step_size=step, n_layers=n_layers, lambda_max=lambda_max
         )
         module.reset_parameters(0)
         module.set_graph(to_torch(X), L)
-        assert (module._polynomial is None) == (lambda_max is None)
+        for training in (True, False):
+            module.train(training)
+            assert (module._polynomial is None) == (lambda_max is None)
+            module.READOUT_MAX_ENTRIES = 2**25
+            readout = module(idx)  # precomputed readout rows
+            module.READOUT_MAX_ENTRIES = 0  # diffuse every node's class scores
+            logits = module(idx)
+            loss = torch.nn.functional.cross_entropy(logits, target)
+            grad = torch.autograd.grad(loss, module.blocks[0].fc1.weight)[0]
+            results[lambda_max is None, training] = (readout, logits, grad)
         if lambda_max is not None:
-            # Training truncates the series earlier than predictions do.
-            degree = DiffusionPolynomial.build(step, lam, n_layers).degree
-            assert module._polynomial.degree < degree
-        module.eval()
-        readout = module(idx)  # precomputed readout rows
-        module.READOUT_MAX_ENTRIES = 0  # diffuse every node's class scores
-        logits = module(idx)
-        loss = torch.nn.functional.cross_entropy(logits, target)
-        grad = torch.autograd.grad(loss, module.blocks[0].fc1.weight)[0]
-        results.append((readout.detach(), logits.detach(), grad))
-    (r0, l0, g0), (r1, l1, g1) = results
-    assert g0.abs().sum() > 0
-    # The readout is the same diffusion, computed once.
-    for got, want in ((r1, l1), (r0, l0)):
-        np.testing.assert_allclose(got.numpy(), want.numpy(), atol=1e-5)
-    # The training polynomial is within its bound of the explicit layers.
-    for got, want in ((l1, l0), (g1, g0)):
-        want = want.numpy()
-        bound = 2 * TRAINING_POLYNOMIAL_TOLERANCE * np.abs(want).max()
-        np.testing.assert_allclose(got.numpy(), want, rtol=0, atol=bound)
+            # Training truncates the series earlier than eval mode does.
+            module.train()
+            degree = module._polynomial.degree
+            assert degree < module.eval()._polynomial.degree
+    layers = results[True, False]
+    assert layers[2].abs().sum() > 0
+    for (plain, training), (readout, logits, grad) in results.items():
+        # The readout is the same diffusion, computed once.
+        np.testing.assert_allclose(readout.detach(), logits.detach(), atol=1e-5)
+        tolerance = TRAINING_POLYNOMIAL_TOLERANCE if training else 1e-5
+        for got, want in zip((logits, grad), layers[1:]):
+            want = want.detach().numpy()
+            bound = 2 * tolerance * np.abs(want).max()
+            np.testing.assert_allclose(got.detach(), want, rtol=0, atol=bound)
 
 
 @pytest.mark.parametrize("sparse, alpha", [(False, False), (True, True)])
