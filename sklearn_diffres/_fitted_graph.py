@@ -45,7 +45,9 @@ def dense(X):
 
 def _knn_graph(X, n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs):
     """The kNN graph of X, its ``L`` and ``lambda_max``: what ``memory`` caches."""
-    graph = _KNNGraph(n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs)
+    graph = _KNNGraph(
+        n_neighbors, sigma, neighbors_algorithm, random_state, n_jobs, reorder=True
+    )
     graph.fit(X)
     return (graph, *operator_and_spectrum(graph, random_state))
 
@@ -152,9 +154,13 @@ class FittedGraph:
             self.step = float(self.step_size)
         check_stability(self.step, self.lambda_max)
         self.nodes = self.builder.nodes_
-        # The rows of the graph's nodes (X itself unless rows repeat).
+        # The rows of the graph's nodes (X itself unless rows repeat or the
+        # nodes were renumbered).
         first = self.builder.first_
-        self.fit_X = X if first.size == X.shape[0] else X[first]
+        in_order = first.size == X.shape[0] and np.array_equal(
+            first, np.arange(first.size)
+        )
+        self.fit_X = X if in_order else X[first]
         return self
 
     def __copy__(self):

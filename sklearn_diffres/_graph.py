@@ -23,6 +23,7 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, validate_data
 
@@ -35,6 +36,16 @@ from ._neighbors import (
     _use_exact,
 )
 from ._utils import distinct_rows, same_format
+
+#: kNN graphs with more nodes than this number them in reverse Cuthill-McKee
+#: order (``reorder=True``, what the estimators use): neighbours get nearby
+#: numbers, so the sparse products that diffuse read the values they gather
+#: from cache. On ``make_classification`` in 32-d (10 neighbours, 10
+#: columns), a product took 3.9 ms instead of 5.1 ms at 100,000 nodes and
+#: 165 ms instead of 286 ms at 1,000,000 (``scipy``'s ordering costs 0.05 s
+#: and 1.1 s). Below it a product takes under a millisecond either way, and
+#: the node order, hence the order of floating-point sums, is the samples'.
+REORDER_MIN_NODES = 20_000
 
 
 def _widths(width, distances):
@@ -106,6 +117,7 @@ class _KNNGraph:
         random_state,
         n_jobs,
         merge_duplicates=True,
+        reorder=False,
     ):
         self.n_neighbors = n_neighbors
         self.sigma = sigma
@@ -113,6 +125,7 @@ class _KNNGraph:
         self.random_state = random_state
         self.n_jobs = n_jobs
         self.merge_duplicates = merge_duplicates
+        self.reorder = reorder
 
     def _n_search(self, available):
         # Enough nodes to hold n_neighbors and sigma rows, and the width may
@@ -195,7 +208,25 @@ class _KNNGraph:
             W_reverse = sp.diags(1.0 / self.mass_) @ W.T @ sp.diags(self.mass_)
         W = (W + W_reverse) * 0.5 + sp.diags((1.0 + own) / self.degree_)
         self.graph_ = _clean_csr(W)
+        self.index_labels_ = None
+        if self.reorder and n > REORDER_MIN_NODES:
+            self._renumber(reverse_cuthill_mckee(self.graph_, symmetric_mode=True))
         return self
+
+    def _renumber(self, order):
+        """Number the nodes in ``order``: node ``order[j]`` becomes node ``j``.
+
+        Every per-node array and the graph follow; the neighbour index keeps
+        its own numbering and ``index_labels_`` maps it to the new one.
+        """
+        order = np.asarray(order, dtype=np.intp)
+        label = np.empty_like(order)
+        label[order] = np.arange(order.size)
+        self.graph_ = _clean_csr(self.graph_[order][:, order])
+        for name in ("X_", "first_", "mass_", "degree_", "width_", "reach_"):
+            setattr(self, name, getattr(self, name)[order])
+        self.nodes_ = label[self.nodes_]
+        self.index_labels_ = label
 
     def attach(self, X):
         """Weights from new rows to the fitted nodes, and exact matches.
@@ -212,6 +243,8 @@ class _KNNGraph:
         X = self._rescaled(same_format(X, self.X_))
         m, n = X.shape[0], self.X_.shape[0]
         ind = self.index_.query(X, self._n_search(n))
+        if self.index_labels_ is not None:
+            ind = self.index_labels_[ind]
         ind, dist, kernel, _, _, _ = self._kernel(X, self.X_, ind, np.zeros(m))
         degree = 1.0 + kernel.sum(axis=1)
         reverse = self.mass_[ind] * np.exp(-((dist / self.width_[ind]) ** 2))

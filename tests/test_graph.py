@@ -261,3 +261,91 @@ def test_fitted_neighbors_blocked_above_the_exact_threshold():
     ind = _NeighborIndex(X, exact=True, random_state=0).fitted_neighbors(7)
     brute = NearestNeighbors().fit(X).kneighbors(n_neighbors=7, return_distance=False)
     assert all(set(a) == set(b) for a, b in zip(ind, brute))
+
+
+def _renumbered_pair(X, monkeypatch):
+    """The same kNN graph built in sample order and renumbered (reordering
+    forced on this small input by lowering the threshold)."""
+    import sklearn_diffres._graph as graph_module
+
+    plain = _KNNGraph(6, 3, "exact", 0, None).fit(X)
+    monkeypatch.setattr(graph_module, "REORDER_MIN_NODES", 10)
+    renumbered = _KNNGraph(6, 3, "exact", 0, None, reorder=True).fit(X)
+    return plain, renumbered
+
+
+def _bandwidth(W):
+    W = W.tocoo()
+    return np.abs(W.row - W.col).max()
+
+
+def test_renumbered_graph_is_the_same_graph(monkeypatch):
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 4))
+    X[10:20] = X[3]  # copies: one node with mass 11
+    plain, renumbered = _renumbered_pair(X, monkeypatch)
+    assert renumbered.index_labels_ is not None
+    order = renumbered.first_
+    assert not np.array_equal(plain.nodes_, renumbered.nodes_)
+    # Node j of the renumbered graph is node order_plain[j] of the plain one.
+    to_plain = plain.nodes_[order]
+    np.testing.assert_array_equal(
+        plain.nodes_[np.arange(300)], to_plain[renumbered.nodes_]
+    )
+    W_plain = plain.graph_[to_plain][:, to_plain]
+    np.testing.assert_allclose(
+        renumbered.graph_.toarray(), W_plain.toarray(), atol=1e-15
+    )
+    for name in ("mass_", "degree_", "width_", "reach_"):
+        np.testing.assert_array_equal(
+            getattr(renumbered, name), getattr(plain, name)[to_plain]
+        )
+    np.testing.assert_array_equal(renumbered.X_, plain.X_[to_plain])
+    # Neighbours get nearby numbers: that is what the order is for.
+    assert _bandwidth(renumbered.graph_) < _bandwidth(plain.graph_) / 2
+    # New rows attach with the same weights, to the same (renumbered) nodes.
+    X_new = np.vstack([rng.normal(size=(25, 4)), X[[3, 50]]])
+    W_new_plain, match_plain = plain.attach(X_new)
+    W_new, match = renumbered.attach(X_new)
+    np.testing.assert_allclose(
+        W_new.toarray(), W_new_plain[:, to_plain].toarray(), atol=1e-15
+    )
+    np.testing.assert_array_equal(match[-2:], renumbered.nodes_[[3, 50]])
+    assert (match[:-2] == -1).all() and (match_plain[:-2] == -1).all()
+
+
+def test_estimators_give_the_same_results_on_renumbered_nodes(monkeypatch):
+    """Classifier and transformer through every path (fit, transduction, new
+    rows, fitted rows) give what they give in sample order, up to the order of
+    floating-point sums."""
+    import sklearn_diffres._graph as graph_module
+    from sklearn_diffres import DiffusionResNetClassifier, DiffusionTransformer
+
+    rng = np.random.RandomState(0)
+    X = np.vstack([rng.normal(c, 1.0, size=(150, 5)) for c in (-2.0, 0.0, 2.0)])
+    X[7:12] = X[0]
+    y = np.repeat([0, 1, 2], 150)
+    y_semi = np.full_like(y, -1)
+    labelled = rng.choice(450, 15, replace=False)
+    y_semi[labelled] = y[labelled]
+    X_new = rng.normal(0.0, 2.0, size=(40, 5))
+    results = []
+    for threshold in (10**9, 10):
+        monkeypatch.setattr(graph_module, "REORDER_MIN_NODES", threshold)
+        clf = DiffusionResNetClassifier(random_state=0, max_epochs=20).fit(X, y_semi)
+        trans = DiffusionTransformer(n_layers=20).fit(X)
+        assert (clf._graph.builder.index_labels_ is not None) == (threshold == 10)
+        results.append(
+            [
+                clf.label_distributions_,
+                clf.predict_proba(X),
+                clf.predict_proba(X_new),
+                trans.embedding_,
+                trans.transform(X_new),
+                clf.diffusion_.transform(X_new),
+            ]
+        )
+        n_layers = clf.n_layers_
+    assert n_layers > 0
+    for plain, renumbered in zip(*results):
+        np.testing.assert_allclose(renumbered, plain, atol=1e-5)
