@@ -5,12 +5,14 @@
 
 import copy
 import functools
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from skorch import NeuralNetClassifier
@@ -298,6 +300,84 @@ class _TrainingGuard(Callback):
             )
 
 
+class _LowestTrainingLoss(Callback):
+    """Ends a training without validation on the weights of its lowest loss.
+
+    Full-batch training at a fixed learning rate can end on a spike: on
+    ``make_classification`` (100,000 samples, 32 features, 1,000 labels,
+    the defaults) the training loss fell steadily to about 0.5 by epoch 80,
+    then jumped between 0.5 and 2.2 for the last 20 epochs, with transduction
+    accuracy between 0.55 and 0.84; where the last epoch landed decided the
+    fit (0.85 or 0.76 for two runs that differed only in the order of
+    floating-point sums). Each epoch's loss is that of the weights before its
+    step (one full batch); at the end the final weights' loss is computed
+    the same way (one forward pass), and the weights with the lowest loss
+    are kept, the final ones on a tie. A run whose loss falls to the end
+    ends as before. With early stopping the validation rule restores its own
+    best weights instead.
+
+    Attributes
+    ----------
+    best_epoch_ : int or None
+        The epoch whose weights were restored (their loss was computed at its
+        start), or None when the final weights were kept.
+    """
+
+    def on_train_begin(self, net, **kwargs):
+        self.best_loss_ = np.inf
+        self.best_epoch_ = None
+        self.best_state_ = None
+        self._before = None
+
+    def on_epoch_begin(self, net, **kwargs):
+        self._before = copy.deepcopy(net.module_.state_dict())
+
+    def on_epoch_end(self, net, **kwargs):
+        loss = net.history[-1, "train_loss"]
+        if loss < self.best_loss_:
+            self.best_loss_ = loss
+            self.best_epoch_ = net.history[-1, "epoch"]
+            self.best_state_ = self._before
+        self._before = None
+
+    def on_train_end(self, net, X=None, y=None, **kwargs):
+        if self.best_state_ is not None and X is not None:
+            if _training_loss(net, X, y) > self.best_loss_:
+                net.module_.load_state_dict(self.best_state_)
+                if self.best_epoch_ == 1:
+                    warnings.warn(
+                        "No training step lowered the training loss below that "
+                        "of the initial weights, which were restored: the "
+                        f"learning rate lr={net.lr} is probably too large.",
+                        ConvergenceWarning,
+                    )
+                if net.verbose:
+                    print(
+                        f"Restored the weights of epoch {self.best_epoch_}, "
+                        "whose training loss was the lowest."
+                    )
+            else:
+                self.best_epoch_ = None
+        # The copies are only needed during training; do not pickle them.
+        self.best_state_ = self._before = None
+
+
+def _training_loss(net, X, y):
+    """The training loss of ``net``'s current weights, as an epoch computes it
+    (train mode, one full batch), without a step."""
+    training = net.module_.training
+    net.module_.train()
+    total, count = 0.0, 0
+    with torch.no_grad():
+        for Xi, yi in net.get_iterator(net.get_dataset(X, y), training=True):
+            y_pred = net.infer(Xi)
+            loss = net.get_loss(y_pred, yi, X=Xi, training=True)
+            total += float(loss) * len(yi)
+            count += len(yi)
+    net.module_.train(training)
+    return total / max(count, 1)
+
+
 class _GraphNet(NeuralNetClassifier):
     """skorch classifier whose samples are node indices of one graph.
 
@@ -362,6 +442,8 @@ def build_net(estimator, n_features, n_classes, valid_idx, valid_y, weights):
         callbacks.append(
             ("paper_early_stopping", _PaperEarlyStopping(estimator.patience))
         )
+    else:
+        callbacks.append(("lowest_training_loss", _LowestTrainingLoss()))
     callbacks.extend(estimator.callbacks or [])
     # The user's skorch settings win over the defaults above.
     extra.update(estimator._routed_params())

@@ -356,3 +356,51 @@ def test_fused_adam_steps_match_default_adam(small):
     for a, b, s in zip(*result, start):
         assert not torch.allclose(a, s)
         torch.testing.assert_close(a, b, atol=1e-6, rtol=1e-5)
+
+
+def _spiky(lr, **params):
+    """A fit at a learning rate too large for its end (full batch, SGD)."""
+    from sklearn.datasets import make_classification
+
+    X, y = make_classification(600, 10, n_informative=6, n_classes=3, random_state=0)
+    rng = np.random.RandomState(0)
+    y_semi = np.full_like(y, -1)
+    labelled = rng.choice(600, 30, replace=False)
+    y_semi[labelled] = y[labelled]
+    clf = DiffusionResNetClassifier(random_state=0, lr=lr, n_layers=10, **params)
+    return clf.fit(X, y_semi), X, y_semi
+
+
+def test_training_ends_on_the_weights_of_its_lowest_loss():
+    clf, X, _ = _spiky(1.0, max_epochs=30)
+    loss = np.array(clf.net_.history[:, "train_loss"])
+    # The loss spikes after its minimum: the last epochs' weights are worse.
+    assert loss[-5:].min() > 2 * loss.min()
+    callback = dict(clf.net_.callbacks_)["lowest_training_loss"]
+    best = callback.best_epoch_
+    assert best == loss.argmin() + 1 < 30
+    assert callback.best_state_ is None  # the copies are not pickled
+    # Epoch `best` computed its loss on the weights of `best - 1` steps: the
+    # fit is the fit that stops there (full batch, the same seed).
+    stopped, _, _ = _spiky(1.0, max_epochs=best - 1)
+    np.testing.assert_allclose(
+        stopped.net_.history[:, "train_loss"], loss[: best - 1], rtol=1e-6
+    )
+    np.testing.assert_allclose(
+        clf.predict_proba(X), stopped.predict_proba(X), atol=1e-6
+    )
+
+
+def test_training_whose_loss_falls_keeps_its_final_weights():
+    clf, _, _ = _spiky(0.1, max_epochs=30)
+    loss = np.array(clf.net_.history[:, "train_loss"])
+    assert loss.argmin() == len(loss) - 1
+    assert dict(clf.net_.callbacks_)["lowest_training_loss"].best_epoch_ is None
+
+
+def test_restoring_the_initial_weights_warns():
+    from sklearn.exceptions import ConvergenceWarning
+
+    with pytest.warns(ConvergenceWarning, match="lr=3.0 is probably too large"):
+        clf, _, _ = _spiky(3.0, max_epochs=20)
+    assert dict(clf.net_.callbacks_)["lowest_training_loss"].best_epoch_ == 1
