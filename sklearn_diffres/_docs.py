@@ -101,7 +101,9 @@ weight_decay : float, default=1e-4
     L2 penalty of the optimizer.
 max_epochs : int, default=100
     Number of full-batch training epochs (the most, with early stopping),
-    as in the paper's few-shot code.
+    as in the paper's few-shot code. Without early stopping the fit ends on
+    the weights with the lowest training loss: the final ones, unless the
+    loss spiked at the end (then those of the epoch with the lowest loss).
 early_stopping : bool, default=False
     Hold out ``validation_fraction`` of the labelled samples (stratified;
     they stay in the graph, unlabelled) and stop when neither their loss
