@@ -180,6 +180,12 @@ class FittedGraph:
         if "graph" in state:
             self.laplacian = _laplacian(self.graph)
 
+    @property
+    def renumbered(self):
+        """Whether the nodes are in the builder's locality order (large kNN
+        graphs), not the samples' (see ``_KNNGraph``)."""
+        return getattr(self.builder, "index_labels_", None) is not None
+
     def operator(self, dtype):
         """``L`` in the values' float type (not kept: pickles stay small)."""
         return self.laplacian.astype(dtype, copy=False)

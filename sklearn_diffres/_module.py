@@ -214,7 +214,9 @@ class DiffResNetModule(nn.Module):
         state["_noise_rng"] = None
         return state
 
-    def set_graph(self, features=None, laplacian=None, proto_distance=None):
+    def set_graph(
+        self, features=None, laplacian=None, proto_distance=None, reorder=True
+    ):
         """Attach (or, with no arguments, release) the fitted graph.
 
         ``features`` is a torch tensor (dense or sparse CSR) of every node,
@@ -222,7 +224,8 @@ class DiffResNetModule(nn.Module):
         ``P = I - step_size * L`` of one layer, or the polynomial's
         recurrence matrix when many layers run as one polynomial (and ``P /
         (1 - p)`` for dropout ``p``, rounded as :func:`dropout_threshold`
-        rounds it).
+        rounds it). ``reorder=False`` keeps the given node order on large
+        graphs too (the estimators' kNN graphs come in locality order).
         """
         device = self.classifier.weight.device
         self.features = self.features_dense = None
@@ -232,7 +235,8 @@ class DiffResNetModule(nn.Module):
         self.position = None
         self._polynomials = {}
         order = None
-        if laplacian is not None and laplacian.shape[0] >= self.REORDER_MIN_NODES:
+        large = laplacian is not None and laplacian.shape[0] >= self.REORDER_MIN_NODES
+        if reorder and large:
             order = reverse_cuthill_mckee(
                 sp.csr_matrix(laplacian), symmetric_mode=True
             ).astype(np.int64)

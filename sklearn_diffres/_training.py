@@ -168,7 +168,9 @@ def train_network(estimator, graph, split, weights_tr, seed, previous):
         net.module_.reset_parameters(seed)
         if previous is not None:
             previous["restore"](net)
-        net.module_.set_graph(to_torch(X_nodes), graph.laplacian, proto)
+        net.module_.set_graph(
+            to_torch(X_nodes), graph.laplacian, proto, reorder=not graph.renumbered
+        )
         net.partial_fit(tr, y_tr)
     _raise_if_interrupted(net, estimator.max_epochs)
     net.module_.eval()
