@@ -23,7 +23,6 @@ from numbers import Integral
 
 import numpy as np
 import scipy.sparse as sp
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils._param_validation import Interval, StrOptions, validate_params
 from sklearn.utils.validation import check_array, validate_data
 
@@ -35,20 +34,7 @@ from ._neighbors import (
     _sort_rows,
     _use_exact,
 )
-from ._utils import distinct_rows, same_format
-
-#: kNN graphs of at least this many nodes number them in reverse
-#: Cuthill-McKee order (``reorder=True``, what the estimators use):
-#: neighbours get nearby numbers, so the sparse products that diffuse read
-#: the values they gather from cache. The network's module reorders the
-#: graphs it trains on from the same size
-#: (``DiffResNetModule.REORDER_MIN_NODES``); numbered here, every other
-#: diffusion gains too: ``n_layers='auto'`` on the 100,000-point scale
-#: benchmark took 2.2 s instead of 4.0 s, and one product with 10 columns
-#: took 3.9 ms instead of 5.1 ms at 100,000 nodes, 165 ms instead of 286 ms
-#: at 1,000,000 (``scipy``'s ordering costs 0.05 s and 1.1 s). Below it the
-#: node order, hence the order of floating-point sums, is the samples'.
-REORDER_MIN_NODES = 2**15
+from ._utils import REORDER_MIN_NODES, distinct_rows, locality_order, same_format
 
 
 def _widths(width, distances):
@@ -213,18 +199,21 @@ class _KNNGraph:
         self.graph_ = _clean_csr(W)
         self.index_labels_ = None
         if self.reorder and n >= REORDER_MIN_NODES:
-            self._renumber(reverse_cuthill_mckee(self.graph_, symmetric_mode=True))
+            self._renumber(*locality_order(self.graph_))
         return self
 
-    def _renumber(self, order):
-        """Number the nodes in ``order``: node ``order[j]`` becomes node ``j``.
+    def _renumber(self, order, label):
+        """Number the nodes in ``order``: node ``order[j]`` becomes node ``j``
+        (``label[i]`` is the new number of node ``i``).
 
         Every per-node array and the graph follow; the neighbour index keeps
-        its own numbering and ``index_labels_`` maps it to the new one.
+        its own numbering and ``index_labels_`` maps it to the new one. The
+        estimators' graphs of at least ``REORDER_MIN_NODES`` nodes are so
+        numbered (``reorder=True``): every diffusion over them reads from
+        cache more often (``n_layers='auto'`` on the 100,000-point scale
+        benchmark took 2.2 s instead of 4.0 s), and the network's module
+        trains on them as they are.
         """
-        order = np.asarray(order, dtype=np.intp)
-        label = np.empty_like(order)
-        label[order] = np.arange(order.size)
         self.graph_ = _clean_csr(self.graph_[order][:, order])
         for name in ("X_", "first_", "mass_", "degree_", "width_", "reach_"):
             setattr(self, name, getattr(self, name)[order])

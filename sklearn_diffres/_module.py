@@ -10,7 +10,6 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
-from scipy.sparse.csgraph import reverse_cuthill_mckee
 from sklearn.utils._param_validation import Interval, StrOptions
 from torch import nn
 
@@ -29,7 +28,7 @@ from ._polynomial import (
     TRAINING_POLYNOMIAL_TOLERANCE,
     DiffusionPolynomial,
 )
-from ._utils import CHUNK_ROWS, to_torch_sparse
+from ._utils import CHUNK_ROWS, REORDER_MIN_NODES, locality_order, to_torch_sparse
 
 #: Parameter constraints of the network's settings (scikit-learn's
 #: ``_parameter_constraints``), merged into the classifier's.
@@ -128,11 +127,9 @@ class DiffResNetModule(nn.Module):
     READOUT_MAX_ENTRIES = 2**25
 
     #: Graphs with at least this many nodes are reordered (reverse
-    #: Cuthill-McKee) for the sparse products. On two CPU cores, with ten
-    #: columns, a product on the 100,000-node graph of the scale benchmark
-    #: went from 4.5 to 3.7 ms, on its 1,000,000-node graph from 258 to 144
-    #: ms; smaller graphs fit in cache either way.
-    REORDER_MIN_NODES = 2**15
+    #: Cuthill-McKee) for the sparse products, unless they come in that order
+    #: (see ``sklearn_diffres._utils.REORDER_MIN_NODES``).
+    REORDER_MIN_NODES = REORDER_MIN_NODES
 
     def __init__(
         self,
@@ -235,14 +232,13 @@ class DiffResNetModule(nn.Module):
         self.position = None
         self._polynomials = {}
         order = None
-        large = laplacian is not None and laplacian.shape[0] >= self.REORDER_MIN_NODES
-        if reorder and large:
-            order = reverse_cuthill_mckee(
-                sp.csr_matrix(laplacian), symmetric_mode=True
-            ).astype(np.int64)
+        if (
+            reorder
+            and laplacian is not None
+            and laplacian.shape[0] >= self.REORDER_MIN_NODES
+        ):
+            order, position = locality_order(laplacian)
             laplacian = sp.csr_matrix(laplacian)[order][:, order]
-            position = np.empty_like(order)
-            position[order] = np.arange(order.size)
             self.position = torch.from_numpy(position).to(device)
             if proto_distance is not None:
                 proto_distance = proto_distance[torch.from_numpy(order)]

