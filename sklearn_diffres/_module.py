@@ -21,6 +21,7 @@ from ._kernels import (
     diffusion_operator,
     dropout_noise,
     dropout_threshold,
+    polynomial_diffusion,
     to_torch,
 )
 from ._polynomial import (
@@ -172,6 +173,7 @@ class DiffResNetModule(nn.Module):
             self.register_buffer(name, None, persistent=False)
         self._readouts = {}
         self._workspace = []
+        self._polynomial_workspace = []
         self.noise_seed = None
         self._noise_rng = None
 
@@ -208,6 +210,7 @@ class DiffResNetModule(nn.Module):
         # Caches of the fitted graph are rebuilt on use, never pickled.
         state = dict(super().__getstate__())
         state["_readouts"], state["_workspace"] = {}, []
+        state["_polynomial_workspace"] = []
         state["_noise_rng"] = None
         return state
 
@@ -294,6 +297,7 @@ class DiffResNetModule(nn.Module):
             None if proto_distance is None else proto_distance.to(device)
         )
         self._readouts = {}
+        self._workspace, self._polynomial_workspace = [], []
         # Dropout noise restarts from noise_seed (see reset_parameters).
         self._noise_rng = None
 
@@ -339,7 +343,11 @@ class DiffResNetModule(nn.Module):
             )
         if self._polynomial is not None:
             return _PolynomialDiffusion.apply(
-                h, self.recurrence, self.recurrence_t, self._polynomial
+                h,
+                self.recurrence,
+                self.recurrence_t,
+                self._polynomial,
+                self._polynomial_workspace,
             )
         for _ in range(self.n_layers):
             h = _DiffusionLayer.apply(h, self.operator, self.operator_t)
@@ -365,7 +373,7 @@ class DiffResNetModule(nn.Module):
                 E = torch.zeros(n, idx.numel(), device=idx.device)
                 E[idx, torch.arange(idx.numel(), device=idx.device)] = 1.0
                 if self._polynomial is not None:
-                    E = self._polynomial.evaluate(E, lambda v: self.recurrence_t @ v)
+                    E = polynomial_diffusion(self._polynomial, self.recurrence_t, E)
                 else:
                     for _ in range(self.n_layers):
                         E = self.operator_t @ E

@@ -21,6 +21,7 @@ import scipy.sparse as sp
 import torch
 from numpy.polynomial import chebyshev
 
+from ._kernels import polynomial_diffusion
 from ._utils import to_torch_sparse
 
 #: Largest sum of the dropped Chebyshev coefficients: the bound on
@@ -174,4 +175,4 @@ class DiffusionPolynomial:
         # evaluate reads X without writing it: a copy only if X is read-only
         # (torch warns on those).
         x = torch.from_numpy(np.require(X, requirements="W"))
-        return self.evaluate(x, lambda v: M @ v).numpy()
+        return polynomial_diffusion(self, M, x).numpy()

@@ -5,13 +5,14 @@ from sklearn.datasets import make_moons
 
 from sklearn_diffres import DiffusionTransformer
 from sklearn_diffres._diffusion import diffuse
-from sklearn_diffres._kernels import to_torch
+from sklearn_diffres._kernels import polynomial_diffusion, to_torch
 from sklearn_diffres._module import DiffResNetModule
 from sklearn_diffres._polynomial import (
     POLYNOMIAL_TOLERANCE,
     TRAINING_POLYNOMIAL_TOLERANCE,
     DiffusionPolynomial,
 )
+from sklearn_diffres._utils import to_torch_sparse
 
 
 @pytest.fixture(scope="module")
@@ -46,6 +47,39 @@ def test_polynomial_matches_explicit_layers(graph, n_steps, limit):
     fast32 = diffuse(L32, Z32, step, n_steps, lambda_max=lam)
     assert fast32.dtype == np.float32
     np.testing.assert_allclose(fast32, plain, atol=1e-5)
+
+
+def test_in_place_recurrence_matches_the_plain_one(graph):
+    # The fused terms in two reused buffers give the recurrence's values,
+    # for every degree, shape and dtype in turn through one workspace; the
+    # input is left alone and the result is a new tensor each time.
+    X, L, lam = graph
+    step = 1.0 / lam
+    rng = np.random.RandomState(0)
+    workspace = []
+    for n_steps, columns, dtype in [
+        (200, 3, torch.float32),
+        (30, 5, torch.float64),
+        (200, 3, torch.float32),
+        (12, 1, torch.float32),
+    ]:
+        polynomial = DiffusionPolynomial.build(step, lam, n_steps)
+        M = to_torch_sparse(polynomial.recurrence_operator(L, step), dtype=dtype)
+        x = torch.from_numpy(rng.normal(size=(X.shape[0], columns))).to(dtype)
+        before = x.clone()
+        plain = polynomial.evaluate(x, lambda v: M @ v)
+        fast = polynomial_diffusion(polynomial, M, x, workspace)
+        assert fast.dtype == dtype and torch.equal(x, before)
+        torch.testing.assert_close(fast, plain, rtol=0, atol=1e-6)
+        assert all(fast.data_ptr() != b.data_ptr() for b in workspace)
+        assert workspace[0].shape == x.shape and workspace[0].dtype == dtype
+    # The fitted graph's own diffusion takes this path: it matches the layers.
+    Z = rng.normal(size=(X.shape[0], 2)).astype(np.float32)
+    np.testing.assert_allclose(
+        diffuse(L.astype(np.float32), Z, step, 200, lambda_max=lam),
+        diffuse(L, Z.astype(np.float64), step, 200),
+        atol=1e-5,
+    )
 
 
 def test_polynomial_only_where_it_saves_products():
