@@ -372,7 +372,7 @@ def _spiky(lr, **params):
 
 
 def test_training_ends_on_the_weights_of_its_lowest_loss():
-    clf, X, _ = _spiky(1.0, max_epochs=30)
+    clf, X, _ = _spiky(1.2, max_epochs=30)
     loss = np.array(clf.net_.history[:, "train_loss"])
     # The loss spikes after its minimum: the last epochs' weights are worse.
     assert loss[-5:].min() > 2 * loss.min()
@@ -382,7 +382,7 @@ def test_training_ends_on_the_weights_of_its_lowest_loss():
     assert callback.best_state_ is None  # the copies are not pickled
     # Epoch `best` computed its loss on the weights of `best - 1` steps: the
     # fit is the fit that stops there (full batch, the same seed).
-    stopped, _, _ = _spiky(1.0, max_epochs=best - 1)
+    stopped, _, _ = _spiky(1.2, max_epochs=best - 1)
     np.testing.assert_allclose(
         stopped.net_.history[:, "train_loss"], loss[: best - 1], rtol=1e-6
     )
