@@ -77,15 +77,7 @@ def polynomial_diffusion(polynomial, operator, x, workspace=None):
     if x.device.type != "cpu" or polynomial.degree < 2:
         return polynomial.evaluate(x, lambda v: operator @ v)
     x = x.contiguous()
-    if workspace is None:
-        workspace = []
-    if (
-        len(workspace) != 2
-        or workspace[0].shape != x.shape
-        or workspace[0].dtype != x.dtype
-    ):
-        workspace[:] = [torch.empty_like(x) for _ in range(2)]
-    older, newer = workspace
+    older, newer = _workspace_buffers([] if workspace is None else workspace, x, 2)
     coef = polynomial.coef
     out = x * coef[0]
     # T_1 = S x into one buffer, T_2 = 2 S T_1 - x into the other.
@@ -100,6 +92,20 @@ def polynomial_diffusion(polynomial, operator, x, workspace=None):
         out.add_(older, alpha=c)
         older, newer = newer, older
     return out
+
+
+def _workspace_buffers(workspace, like, count):
+    """The ``count`` tensors of ``workspace`` (a list kept by the caller),
+    refilled with new ones unless they are ``count`` tensors of ``like``'s
+    shape, dtype and device."""
+    first = workspace[0] if workspace else None
+    if len(workspace) != count or (first.shape, first.dtype, first.device) != (
+        like.shape,
+        like.dtype,
+        like.device,
+    ):
+        workspace[:] = [torch.empty_like(like) for _ in range(count)]
+    return workspace
 
 
 def _spmm_into(out, operator, x):
@@ -142,13 +148,8 @@ class _DropoutDiffusion(torch.autograd.Function):
 
     @staticmethod
     def _buffers(workspace, like):
-        if (
-            not workspace
-            or workspace[0].shape != like.shape
-            or workspace[0].device != like.device
-        ):
-            workspace[:] = [torch.empty_like(like) for _ in range(4)]
-        return workspace[0], workspace[1], (workspace[2], workspace[3])
+        mask, spread, *pair = _workspace_buffers(workspace, like, 4)
+        return mask, spread, tuple(pair)
 
     @staticmethod
     def forward(ctx, x, operator, operator_t, workspace, threshold, *noises):

@@ -130,32 +130,22 @@ class DiffusionPolynomial:
         """``p(P) x`` by the three-term recurrence; ``product(v)`` is ``2 S v``.
 
         ``2 S`` is :meth:`recurrence_operator`; ``product`` must return a new
-        array. ``x`` is a numpy array or a torch tensor (the coefficients are
-        Python floats, so float32 stays float32).
+        tensor. ``x`` is a torch tensor (the coefficients are Python floats,
+        so float32 stays float32). This is the plain form, with a new tensor
+        per term; on the CPU :func:`~sklearn_diffres._kernels.polynomial_diffusion`
+        computes the same terms in place.
         """
-        # T_0 = x, T_1 = S x, T_{k+1} = 2 S T_k - T_{k-1}. In place where
-        # possible: on large inputs fresh arrays cost more than the arithmetic.
-        if isinstance(x, np.ndarray):
-            scratch = np.empty_like(x)
-
-            def accumulate(out, term, c):
-                out += np.multiply(term, c, out=scratch)
-
-        else:
-
-            def accumulate(out, term, c):
-                out.add_(term, alpha=c)
-
+        # T_0 = x, T_1 = S x, T_{k+1} = 2 S T_k - T_{k-1}.
         out = x * self.coef[0]
         if self.degree == 0:
             return out
         previous, current = x, product(x)
         current *= 0.5
-        accumulate(out, current, self.coef[1])
+        out.add_(current, alpha=self.coef[1])
         for c in self.coef[2:]:
             following = product(current)
             following -= previous
-            accumulate(out, following, c)
+            out.add_(following, alpha=c)
             previous, current = current, following
         return out
 
