@@ -40,13 +40,12 @@ class ReferenceNet(nn.Module):
         return self.classifier(x)
 
 
-def run_reference(
+def train_reference(
     A,
     X,
     labels,
     train,
     val,
-    test,
     seed,
     step_size=0.25,
     n_layers=20,
@@ -56,8 +55,17 @@ def run_reference(
     max_epochs=10000,
     patience=50,
     device="cpu",
+    initial_state=None,
 ):
-    """Train once; returns (test accuracy, epochs run)."""
+    """Train once; returns ``(model, features, operator, history)``.
+
+    ``history`` has one ``(train loss, validation loss, validation accuracy)``
+    per epoch run.
+
+    ``initial_state``, a state dict of ``ReferenceNet``, replaces the
+    initial weights drawn from ``seed`` (tests start the transcription and
+    the estimator from the same weights).
+    """
     torch.manual_seed(seed)
     W = normalize_adjacency(A)
     operator = _coo(sp.diags(np.asarray(W.sum(axis=1)).ravel()) - W).to(device)
@@ -65,13 +73,16 @@ def run_reference(
         np.asarray(X.todense()), dtype=torch.float32, device=device
     )
     y = torch.as_tensor(labels, dtype=torch.long, device=device)
-    train, val, test = (torch.as_tensor(i, device=device) for i in (train, val, test))
+    train, val = (torch.as_tensor(i, device=device) for i in (train, val))
     model = ReferenceNet(
         X.shape[1], int(labels.max()) + 1, step_size, n_layers, dropout
     ).to(device)
+    if initial_state is not None:
+        model.load_state_dict(initial_state)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_loss, best_acc, misses, best_state = np.inf, 0.0, 0, None
-    for epoch in range(max_epochs):
+    history = []
+    for _ in range(max_epochs):
         model.train()
         optimizer.zero_grad()
         loss = F.cross_entropy(model(features, operator)[train], y[train])
@@ -82,6 +93,7 @@ def run_reference(
             out = model(features, operator)[val]
             val_loss = F.cross_entropy(out, y[val]).item()
             val_acc = (out.argmax(1) == y[val]).float().mean().item()
+        history.append((loss.item(), val_loss, val_acc))
         if val_loss <= best_loss or val_acc >= best_acc:
             best_loss, best_acc = min(val_loss, best_loss), max(val_acc, best_acc)
             misses = 0
@@ -92,8 +104,16 @@ def run_reference(
             break
     model.load_state_dict(best_state)
     model.eval()
+    return model, features, operator, history
+
+
+def run_reference(A, X, labels, train, val, test, seed, **settings):
+    """Train once (``train_reference``); returns (test accuracy, epochs run)."""
+    model, features, operator, history = train_reference(
+        A, X, labels, train, val, seed, **settings
+    )
+    test = torch.as_tensor(test, device=features.device)
     with torch.no_grad():
-        acc = (
-            (model(features, operator)[test].argmax(1) == y[test]).float().mean().item()
-        )
-    return acc, epoch + 1
+        pred = model(features, operator)[test].argmax(1)
+    y = torch.as_tensor(labels, dtype=torch.long, device=features.device)
+    return (pred == y[test]).float().mean().item(), len(history)
