@@ -232,9 +232,11 @@ class FittedGraph:
         New rows go through in chunks of ``CHUNK_ROWS``, so that
         the neighbour queries and their weights take memory in proportion to
         a chunk, not to all new rows; each chunk runs the fitted rows'
-        ``n_layers`` sparse products again. A row's result does not depend on
-        its chunk. ``attached`` (an :class:`AttachedDiffusion` of ``G``, see
-        :meth:`summary`) diffuses the rows it covers without those products.
+        diffusion again (``n_layers`` sparse products, or the fewer terms of
+        its Chebyshev polynomial, see :func:`diffuse_attached`). A row's
+        result does not depend on its chunk. ``attached`` (an
+        :class:`AttachedDiffusion` of ``G``, see :meth:`summary`) diffuses the
+        rows it covers without those products.
         """
         own_rows = self.adjacency is not None and adjacency is None
         if own_rows and _same_rows(X, self.fit_X):
@@ -269,6 +271,7 @@ class FittedGraph:
                     G,
                     self.step,
                     self.n_layers,
+                    lambda_max=self.lambda_max,
                 )
         return out, match
 

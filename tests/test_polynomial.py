@@ -190,3 +190,49 @@ def test_attached_summary_from_chebyshev_terms_matches_the_steps(graph, n_steps,
     scale = np.abs(steps.values).max()
     assert scale > 1
     np.testing.assert_allclose(fast.values, steps.values, rtol=0, atol=1e-6 * scale)
+
+
+@pytest.mark.parametrize(
+    "n_steps, limit, way",
+    [(20, 0.5, "steps"), (200, 0.5, "terms"), (200, 0.99, "terms")],
+)
+def test_new_rows_from_chebyshev_terms_match_the_steps(graph, n_steps, limit, way):
+    # The plain path for new rows (above the summary's size, or rows the
+    # summary does not cover): the fitted trajectory from the operator's
+    # Chebyshev terms against the steps, for rows attached from nearly cut
+    # off (a = 1 - step * delta near 1) to the stability limit (a near -1).
+    import scipy.sparse as sp
+
+    from sklearn_diffres._diffusion import _attached_by_terms, diffuse_attached
+
+    X, L, lam = graph
+    step = 2 * limit / lam
+    rng = np.random.RandomState(0)
+    G = rng.normal(size=(X.shape[0], 3))
+    n_new = 40
+    W_new = sp.random(n_new, X.shape[0], density=0.03, random_state=rng, format="csr")
+    W_new.data += 0.1
+    sums = np.asarray(W_new.sum(axis=1)).ravel()
+    W_new = sp.csr_matrix(
+        sp.diags(np.geomspace(1e-4, 1.99, n_new) / step / sums) @ W_new
+    )
+    Z = rng.normal(size=(n_new, 3))
+    steps = diffuse_attached(L, W_new, Z, G, step, n_steps)
+    polynomial = DiffusionPolynomial.build(step, lam, n_steps, tolerance=1e-9)
+    assert polynomial is not None and polynomial.degree < n_steps
+    terms = _attached_by_terms(L, W_new, Z, G, step, n_steps, polynomial)
+    scale = np.abs(steps).max()
+    assert scale > 0.1
+    np.testing.assert_allclose(terms, steps, rtol=0, atol=1e-7 * scale)
+    # Given lambda_max, diffuse_attached takes the cheaper way: the steps
+    # when the polynomial saves few products (20 steps), the terms for 200.
+    np.testing.assert_array_equal(
+        diffuse_attached(L, W_new, Z, G, step, n_steps, lambda_max=lam),
+        terms if way == "terms" else steps,
+    )
+    # float32 values stay float32.
+    out = diffuse_attached(
+        L, W_new, Z.astype(np.float32), G.astype(np.float32), step, n_steps, lam
+    )
+    assert out.dtype == np.float32
+    np.testing.assert_allclose(out, steps, rtol=0, atol=1e-5 * scale)
