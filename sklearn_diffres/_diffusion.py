@@ -123,23 +123,27 @@ def _trajectory_coefficients(points, polynomial, n_steps):
     return d
 
 
-def _chebyshev_terms(laplacian, step_size, polynomial, G):
-    """``T_k(S) G`` for ``k = 0 .. degree``, one at a time, as float64 torch
-    tensors of shape ``(n_nodes, columns)`` (``M = 2 S``, see
-    :meth:`~sklearn_diffres._polynomial.DiffusionPolynomial.recurrence_operator`)."""
+def _chebyshev_terms(laplacian, step_size, polynomial, G, dtype=np.float64):
+    """``T_k(S) G`` for ``k = 0 .. degree``, one at a time, as torch tensors
+    of shape ``(n_nodes, columns)`` and numpy ``dtype`` (``M = 2 S``, see
+    :meth:`~sklearn_diffres._polynomial.DiffusionPolynomial.recurrence_operator`).
+
+    The terms cycle through two buffers (``T_(k+1) = M T_k - T_(k-1)``
+    overwrites ``T_(k-1)``, one fused product on the CPU): a term is valid
+    until the next one is drawn.
+    """
+    newer = torch.from_numpy(np.array(np.reshape(G, (G.shape[0], -1)), dtype=dtype))
     M = to_torch_sparse(
-        polynomial.recurrence_operator(laplacian, step_size), dtype=torch.float64
+        polynomial.recurrence_operator(laplacian, step_size), dtype=newer.dtype
     )
-    previous = None
-    current = torch.from_numpy(np.asarray(G, dtype=np.float64).reshape(G.shape[0], -1))
-    for k in range(polynomial.degree + 1):
-        if k == 1:
-            previous, current = current, 0.5 * (M @ current)
-        elif k > 1:
-            following = M @ current
-            following -= previous
-            previous, current = current, following
-        yield current
+    yield newer
+    if polynomial.degree >= 1:
+        older, newer = newer, 0.5 * (M @ newer)
+        yield newer
+    for _ in range(2, polynomial.degree + 1):
+        older.addmm_(M, newer, beta=-1)
+        older, newer = newer, older
+        yield newer
 
 
 def _attached_by_terms(laplacian, W_new, Z, G, step_size, n_steps, polynomial):
@@ -154,10 +158,14 @@ def _attached_by_terms(laplacian, W_new, Z, G, step_size, n_steps, polynomial):
     delta = np.asarray(W_new.sum(axis=1), dtype=np.float64).ravel()
     a = 1.0 - step_size * delta
     d = torch.from_numpy(_trajectory_coefficients(a, polynomial, n_steps))
-    W = to_torch_sparse(W_new, dtype=torch.float64)
+    # The terms in the values' precision (the steps ran in it too); their
+    # weighted sum in float64.
+    dtype = np.result_type(Z, G, np.float32)
+    W = to_torch_sparse(W_new, dtype=torch.from_numpy(np.zeros(0, dtype)).dtype)
     spread = torch.zeros((Z.shape[0], int(np.prod(Z.shape[1:]))), dtype=torch.float64)
-    for k, term in enumerate(_chebyshev_terms(laplacian, step_size, polynomial, G)):
-        spread.addcmul_(d[:, k : k + 1], W @ term)
+    terms = _chebyshev_terms(laplacian, step_size, polynomial, G, dtype)
+    for k, term in enumerate(terms):
+        spread.addcmul_(d[:, k : k + 1], (W @ term).double())
     scale = (a**n_steps).reshape(-1, *([1] * (Z.ndim - 1)))
     out = scale * Z + step_size * spread.numpy().reshape(Z.shape)
     return out.astype(Z.dtype, copy=False)
@@ -260,13 +268,14 @@ class AttachedDiffusion:
         """
         d = torch.from_numpy(_trajectory_coefficients(points, polynomial, self.n_steps))
         F = torch.zeros((points.size, G.size), dtype=torch.float64)
-        block, first = [], 0
+        block = torch.empty((ATTACH_BLOCK, G.size), dtype=torch.float64)
+        first = 0
         terms = _chebyshev_terms(laplacian, self.step_size, polynomial, G)
         for k, term in enumerate(terms):
-            block.append(term.reshape(-1))
-            if len(block) == ATTACH_BLOCK or k == polynomial.degree:
-                F.addmm_(d[:, first : k + 1], torch.stack(block))
-                block, first = [], k + 1
+            block[k - first] = term.reshape(-1)
+            if k - first + 1 == ATTACH_BLOCK or k == polynomial.degree:
+                F.addmm_(d[:, first : k + 1], block[: k - first + 1])
+                first = k + 1
         return F.numpy().reshape((points.size,) + G.shape)
 
     def apply(self, W_new, Z):
