@@ -10,10 +10,12 @@ the fitted ``n_layers_``, printed). For each fitted size: the median time of
 ``LabelSpreading(kernel='knn')``'s ``predict`` of the same rows (fitted on the
 same data). One torch thread.
 
-A new row is attached to the fitted graph and diffused alongside it one way,
-so each prediction runs the fitted nodes' ``n_layers_`` sparse products on
-the class scores: its cost grows with ``n * n_neighbors * n_classes *
-n_layers_``, whatever the number of new rows (up to a chunk of 65,536).
+A new row is attached to the fitted graph and diffused alongside it one way.
+The first prediction summarises the fitted trajectory (the operator's
+Chebyshev terms, at 48 values of a row's attachment weight); later rows cost
+their neighbours' stored values, nothing that grows with ``n``. Graphs too
+large for the summary (``ATTACH_MAX_ENTRIES``) sum the terms per chunk of
+new rows instead.
 """
 
 import argparse
