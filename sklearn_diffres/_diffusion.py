@@ -6,7 +6,7 @@
 import numpy as np
 import torch
 
-from ._kernels import diffusion_operator
+from ._kernels import chebyshev_terms, diffusion_operator
 from ._polynomial import DiffusionPolynomial
 from ._utils import to_torch_sparse
 
@@ -125,25 +125,19 @@ def _trajectory_coefficients(points, polynomial, n_steps):
 
 def _chebyshev_terms(laplacian, step_size, polynomial, G, dtype=np.float64):
     """``T_k(S) G`` for ``k = 0 .. degree``, one at a time, as torch tensors
-    of shape ``(n_nodes, columns)`` and numpy ``dtype`` (``M = 2 S``, see
-    :meth:`~sklearn_diffres._polynomial.DiffusionPolynomial.recurrence_operator`).
-
-    The terms cycle through two buffers (``T_(k+1) = M T_k - T_(k-1)``
-    overwrites ``T_(k-1)``, one fused product on the CPU): a term is valid
-    until the next one is drawn.
+    of shape ``(n_nodes, columns)`` and numpy ``dtype`` (``2 S`` is
+    :meth:`~sklearn_diffres._polynomial.DiffusionPolynomial.recurrence_operator`;
+    the terms from :func:`~sklearn_diffres._kernels.chebyshev_terms`, in
+    place: each is valid until the next one is drawn).
     """
-    newer = torch.from_numpy(np.array(np.reshape(G, (G.shape[0], -1)), dtype=dtype))
-    M = to_torch_sparse(
-        polynomial.recurrence_operator(laplacian, step_size), dtype=newer.dtype
+    x = torch.from_numpy(
+        np.ascontiguousarray(np.reshape(G, (G.shape[0], -1)), dtype=dtype)
     )
-    yield newer
-    if polynomial.degree >= 1:
-        older, newer = newer, 0.5 * (M @ newer)
-        yield newer
-    for _ in range(2, polynomial.degree + 1):
-        older.addmm_(M, newer, beta=-1)
-        older, newer = newer, older
-        yield newer
+    M = to_torch_sparse(
+        polynomial.recurrence_operator(laplacian, step_size), dtype=x.dtype
+    )
+    yield x
+    yield from chebyshev_terms(M, x, polynomial.degree)
 
 
 def _attached_by_terms(laplacian, W_new, Z, G, step_size, n_steps, polynomial):

@@ -77,21 +77,39 @@ def polynomial_diffusion(polynomial, operator, x, workspace=None):
     if x.device.type != "cpu" or polynomial.degree < 2:
         return polynomial.evaluate(x, lambda v: operator @ v)
     x = x.contiguous()
-    older, newer = _workspace_buffers([] if workspace is None else workspace, x, 2)
     coef = polynomial.coef
     out = x * coef[0]
+    terms = chebyshev_terms(operator, x, polynomial.degree, workspace)
+    for c, term in zip(coef[1:], terms):
+        out.add_(term, alpha=c)
+    return out
+
+
+def chebyshev_terms(operator, x, degree, workspace=None):
+    """``T_k(S) x`` for ``k = 1 .. degree`` on the CPU, ``operator`` = ``2 S``.
+
+    Each term is computed in place by one fused product: ``T_{k+1} = 2 S T_k
+    - T_{k-1}`` overwrites ``T_{k-1}`` (``addmm_`` with ``beta=-1``), so the
+    terms cycle through the two buffers of ``workspace`` (see
+    :func:`polynomial_diffusion`) and each is valid until the next one is
+    drawn. ``x`` (contiguous) is only read.
+    """
+    older, newer = _workspace_buffers([] if workspace is None else workspace, x, 2)
+    if degree < 1:
+        return
     # T_1 = S x into one buffer, T_2 = 2 S T_1 - x into the other.
     _spmm_into(older, operator, x)
     older *= 0.5
-    out.add_(older, alpha=coef[1])
+    yield older
+    if degree < 2:
+        return
     _spmm_into(newer, operator, older)
     newer -= x
-    out.add_(newer, alpha=coef[2])
-    for c in coef[3:]:
+    yield newer
+    for _ in range(3, degree + 1):
         older.addmm_(operator, newer, beta=-1)
-        out.add_(older, alpha=c)
         older, newer = newer, older
-    return out
+        yield newer
 
 
 def _workspace_buffers(workspace, like, count):
