@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 import torch
 import torch.nn.functional as F
+from skorch.callbacks import Callback
 from torch import nn
 
 from sklearn_diffres import normalize_adjacency
@@ -38,6 +39,31 @@ class ReferenceNet(nn.Module):
             x = F.dropout(x, self.dropout, training=self.training)
             x = x - self.step_size * torch.sparse.mm(operator, x)
         return self.classifier(x)
+
+
+#: The estimator's names (``DiffusionResNetClassifier(residual_block=
+#: 'relu_linear')``) for the transcription's weights.
+ESTIMATOR_NAMES = {
+    "linear.weight": "blocks.0.fc1.weight",
+    "linear.bias": "blocks.0.fc1.bias",
+    "classifier.weight": "classifier.weight",
+    "classifier.bias": "classifier.bias",
+}
+
+
+class InitialWeights(Callback):
+    """Copies the estimator's weights as its training begins (``state_``,
+    under the transcription's names), for ``train_reference(initial_state=)``:
+    the two then start from the same weights. The same seed alone does not
+    give them: the two draw their layers differently."""
+
+    def on_train_begin(self, net, **kwargs):
+        state = net.module_.state_dict()
+        if sorted(state) != sorted(ESTIMATOR_NAMES.values()):
+            raise ValueError(f"not the transcription's network: {sorted(state)}")
+        self.state_ = {
+            ref: state[ours].detach().clone() for ref, ours in ESTIMATOR_NAMES.items()
+        }
 
 
 def train_reference(

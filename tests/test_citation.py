@@ -6,7 +6,6 @@ test path through ``pythonpath`` in pyproject.toml).
 
 import numpy as np
 import pytest
-from skorch.callbacks import Callback
 
 from sklearn_diffres import DiffusionResNetClassifier
 
@@ -57,13 +56,6 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
         sub.predict(X[out])
 
 
-class _InitialWeights(Callback):
-    """Keeps a copy of the module's weights as training begins."""
-
-    def on_train_begin(self, net, **kwargs):
-        self.state_ = {k: v.clone() for k, v in net.module_.state_dict().items()}
-
-
 def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # Our estimator with the paper's Cora settings against the plain-PyTorch
     # transcription of the paper's loop (benchmarks/reference_cora.py): the
@@ -77,7 +69,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     import torch
     from _common import load_cora, row_normalize, split_per_class
     from cora import DATASETS, PAPER_SETTINGS
-    from reference_cora import train_reference
+    from reference_cora import ESTIMATOR_NAMES, InitialWeights, train_reference
 
     import sklearn_diffres._module as module
 
@@ -94,20 +86,14 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # (the two differ by about 1e-4 relative at the end) cannot move the
     # epoch whose weights the stopping rule restores.
     settings = {**DATASETS["cora"], "dropout": 0.0, "max_epochs": 30, "patience": 5}
-    initial = _InitialWeights()
+    initial = InitialWeights()
     clf = DiffusionResNetClassifier(
         adjacency=A,
         callbacks=[("initial", initial)],
         random_state=0,
         **{**PAPER_SETTINGS, **settings},
     ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
-    names = {  # the transcription's names for our weights
-        "linear.weight": "blocks.0.fc1.weight",
-        "linear.bias": "blocks.0.fc1.bias",
-        "classifier.weight": "classifier.weight",
-        "classifier.bias": "classifier.bias",
-    }
-    assert sorted(initial.state_) == sorted(names.values())
+    names = ESTIMATOR_NAMES
     model, features, operator, history = train_reference(
         A,
         X,
@@ -117,7 +103,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
         seed=0,
         lr=PAPER_SETTINGS["lr"],
         weight_decay=PAPER_SETTINGS["weight_decay"],
-        initial_state={ref: initial.state_[ours] for ref, ours in names.items()},
+        initial_state=initial.state_,
         **settings,
     )
     ours = clf.net_.history_
@@ -139,7 +125,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # implementations differ by 0.3% of it.
     state = clf.net_.module_.state_dict()
     for ref, weight in model.state_dict().items():
-        ours_weight, start = state[names[ref]], initial.state_[names[ref]]
+        ours_weight, start = state[names[ref]], initial.state_[ref]
         assert (weight - start).norm() > 0.5 * weight.norm()
         assert (ours_weight - weight).norm() < 0.01 * weight.norm()
     with torch.no_grad():
