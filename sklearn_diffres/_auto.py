@@ -11,15 +11,23 @@ average.
 
 The criterion. For every candidate number of layers ``T``, the features
 themselves are diffused, ``Z_T = (I - step_size L)^T X`` (no labels are
-involved), standardised, and a ridge classifier on the labelled rows of
-``Z_T`` (one-hot targets) is scored by leave-one-out, which for ridge
-regression has a closed form (the PRESS residuals ``e_i / (1 - H_ii)``).
-The candidate with the best leave-one-out accuracy wins, ties going to the
+involved), standardised, and a linear classifier of the labelled rows of
+``Z_T`` is scored by leave-one-out: penalised discriminant analysis, that
+is, ridge regression of one-hot targets followed by discriminant analysis on
+the fitted scores (:func:`loo_discriminant_scores`), whose leave-one-out
+fits have a closed form (the PRESS residuals ``e_i / (1 - H_ii)``). The
+candidate with the best leave-one-out accuracy wins, ties going to the
 smaller leave-one-out squared error, then to fewer layers. It asks whether
 diffusing the inputs makes the labelled samples easier to tell apart from
 each other, the property the paper's analysis of the distance-diameter
 ratio is about, on a linear model that costs almost nothing next to
-training the network once per candidate and fold.
+training the network once per candidate and fold. (The first version of the
+criterion took the largest fitted score as the prediction; with three or
+more classes that masks middle classes. On iris with 20 labels per class it
+rated the raw features at 0.73 to 0.87 and chose 50 layers on three of five
+draws, where the network reached 0.84 against 0.94 without diffusion: the
+defaults averaged 0.88 against 0.96 for logistic regression. Discriminant
+analysis rates the raw features at 0.92 to 0.97 there and chooses none.)
 """
 
 # Authors: The sklearn-diffres developers
@@ -45,12 +53,22 @@ AUTO_MAX_FEATURES = 128
 AUTO_RIDGE_ALPHA = 10.0
 
 
-def loo_ridge_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
-    """Leave-one-out accuracy and squared error of a ridge classifier.
+def loo_discriminant_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
+    """Leave-one-out accuracy of penalised discriminant analysis.
 
-    Ridge regression of one-hot targets on ``F`` with an unpenalised
-    intercept; the leave-one-out residual of sample ``i`` is ``e_i / (1 -
-    H_ii)`` with ``H`` the hat matrix, so no model is refitted.
+    Ridge regression of one-hot targets on ``F`` (with an unpenalised
+    intercept) gives each sample's fitted class scores; linear discriminant
+    analysis in the space of those fits (the nearest class centroid in the
+    Mahalanobis metric of the pooled within-class scatter, with the labelled
+    class frequencies as priors) is penalised discriminant analysis [1]_.
+    Classifying by the largest fitted score instead would suffer *masking*:
+    with three or more classes along one direction the middle class's score
+    is never the largest (on iris with 20 labels per class, 0.80 accuracy
+    where this rule and logistic regression reach 0.95).
+
+    Leave-one-out: the held-out fit of sample ``i`` is ``Y_i - e_i / (1 -
+    H_ii)`` with ``e_i`` its residual and ``H`` the hat matrix, so no model
+    is refitted; the centroids and the scatter come from the in-sample fits.
 
     Parameters
     ----------
@@ -68,14 +86,21 @@ def loo_ridge_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
     accuracy : float
         Share of samples whose leave-one-out prediction is their class.
     squared_error : float
-        Sum of the squared leave-one-out residuals (PRESS).
+        Sum of the squared leave-one-out residuals of the ridge regression
+        (PRESS).
+
+    References
+    ----------
+    .. [1] T. Hastie, A. Buja, R. Tibshirani, "Penalized discriminant
+       analysis", The Annals of Statistics 23(1), 1995.
 
     Examples
     --------
     >>> import numpy as np
-    >>> from sklearn_diffres._auto import loo_ridge_scores
-    >>> F = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2]])
-    >>> accuracy, _ = loo_ridge_scores(F, np.array([0, 0, 0, 1, 1, 1]), 2, 0.01)
+    >>> from sklearn_diffres._auto import loo_discriminant_scores
+    >>> F = np.array([[0.0], [0.1], [0.2], [1.0], [1.1], [1.2], [2.0], [2.1], [2.2]])
+    >>> y = np.repeat([0, 1, 2], 3)
+    >>> accuracy, _ = loo_discriminant_scores(F, y, 3, 0.01)
     >>> accuracy
     1.0
     """
@@ -89,8 +114,25 @@ def loo_ridge_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
     fitted = Y.mean(axis=0) + solved @ (Fc.T @ Yc)
     leverage = 1.0 / n + np.einsum("ij,ij->i", solved, Fc)
     residual = (Y - fitted) / np.maximum(1.0 - leverage, 1e-12)[:, None]
-    predicted = Y - residual
-    accuracy = float((predicted.argmax(axis=1) == y).mean())
+    # Every row of the fits sums to 1: the last column adds nothing.
+    fits, held_out = fitted[:, :-1], (Y - residual)[:, :-1]
+    counts = np.bincount(y, minlength=n_classes)
+    present = counts > 0
+    centroids = np.zeros((n_classes, n_classes - 1))
+    np.add.at(centroids, y, fits)
+    centroids[present] /= counts[present, None]
+    within = fits - centroids[y]
+    scatter = within.T @ within / max(n - present.sum(), 1)
+    # A small ridge keeps the scatter invertible when the fits are
+    # degenerate (one sample per class, or identical features).
+    spread = np.trace(np.atleast_2d(np.cov(fits.T, bias=True)))
+    scatter += (1e-6 * spread / (n_classes - 1) + 1e-12) * np.eye(n_classes - 1)
+    diff = held_out[:, None, :] - centroids[None]
+    distance = np.einsum("ikj,jl,ikl->ik", diff, np.linalg.inv(scatter), diff)
+    with np.errstate(divide="ignore"):
+        distance -= 2 * np.log(counts / n)
+    predicted = distance.argmin(axis=1)
+    accuracy = float((predicted == y).mean())
     return accuracy, float((residual**2).sum())
 
 
@@ -152,7 +194,7 @@ def select_n_layers(
         F = (Z[labelled] - Z.mean(axis=0, dtype=np.float64)) / np.where(
             scale > 0, scale, 1.0
         )
-        scores.append((n_layers, *loo_ridge_scores(F, y, n_classes)))
+        scores.append((n_layers, *loo_discriminant_scores(F, y, n_classes)))
     scores = np.array(scores)
     # Best accuracy, then the smaller squared error, then fewer layers.
     best = min(range(len(scores)), key=lambda i: (-scores[i, 1], scores[i, 2], i))
