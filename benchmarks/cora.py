@@ -165,32 +165,13 @@ def main():
             # initial weights (the same seed alone would draw others).
             initial = InitialWeights()
             t = time.perf_counter()
-            pred, n_epochs = diffresnet(
-                A,
-                X,
-                labels,
-                train,
-                val,
-                int(seed),
-                args.device,
-                args.dataset,
-                callbacks=[("initial_weights", initial)],
-            )
+            run = (A, X, labels, train, val, int(seed), args.device, args.dataset)
+            pred, n_epochs = diffresnet(*run, callbacks=[("initial_weights", initial)])
             times["Diff-ResNet"].append(time.perf_counter() - t)
             runs["Diff-ResNet"].append((pred[test] == labels[test]).mean())
             epochs.append(n_epochs)
             t = time.perf_counter()
-            pred, _ = diffresnet(
-                A,
-                X,
-                labels,
-                train,
-                val,
-                int(seed),
-                args.device,
-                args.dataset,
-                n_layers=0,
-            )
+            pred, _ = diffresnet(*run, n_layers=0)
             times["no diffusion"].append(time.perf_counter() - t)
             runs["no diffusion"].append((pred[test] == labels[test]).mean())
             if args.reference:
