@@ -63,8 +63,8 @@ def loo_discriminant_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
     class frequencies as priors) is penalised discriminant analysis [1]_.
     Classifying by the largest fitted score instead would suffer *masking*:
     with three or more classes along one direction the middle class's score
-    is never the largest (on iris with 20 labels per class, 0.80 accuracy
-    where this rule and logistic regression reach 0.95).
+    is almost never the largest (raw iris features, 20 labels per class:
+    0.73 to 0.87 over five draws, where this rule gives 0.92 to 0.97).
 
     Leave-one-out: the held-out fit of sample ``i`` is ``Y_i - e_i / (1 -
     H_ii)`` with ``e_i`` its residual and ``H`` the hat matrix, so no model
@@ -125,7 +125,7 @@ def loo_discriminant_scores(F, y, n_classes, alpha=AUTO_RIDGE_ALPHA):
     scatter = within.T @ within / max(n - present.sum(), 1)
     # A small ridge keeps the scatter invertible when the fits are
     # degenerate (one sample per class, or identical features).
-    spread = np.trace(np.atleast_2d(np.cov(fits.T, bias=True)))
+    spread = fits.var(axis=0).sum()
     scatter += (1e-6 * spread / (n_classes - 1) + 1e-12) * np.eye(n_classes - 1)
     diff = held_out[:, None, :] - centroids[None]
     distance = np.einsum("ikj,jl,ikl->ik", diff, np.linalg.inv(scatter), diff)

@@ -93,7 +93,6 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
         random_state=0,
         **{**PAPER_SETTINGS, **settings},
     ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
-    names = ESTIMATOR_NAMES
     model, features, operator, history = train_reference(
         A,
         X,
@@ -125,7 +124,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # implementations differ by 0.3% of it.
     state = clf.net_.module_.state_dict()
     for ref, weight in model.state_dict().items():
-        ours_weight, start = state[names[ref]], initial.state_[ref]
+        ours_weight, start = state[ESTIMATOR_NAMES[ref]], initial.state_[ref]
         assert (weight - start).norm() > 0.5 * weight.norm()
         assert (ours_weight - weight).norm() < 0.01 * weight.norm()
     with torch.no_grad():
