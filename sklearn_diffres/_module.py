@@ -71,15 +71,20 @@ class _ResidualBlock(nn.Module):
             self.fc1 = nn.Linear(width, hidden)
             self.fc2 = nn.Linear(hidden, width)
 
-    def forward(self, x, x_dense=None):
-        # A sparse x (first block) is multiplied as sparse: x W^T costs nnz(x)
-        # times the width, not n times width squared.
+    def inner(self, x):
+        """``relu(Linear(x))``, the first layer of ``f``.
+
+        A sparse ``x`` (first block) is multiplied as sparse: ``x W^T``
+        costs ``nnz(x)`` times the width, not n times width squared.
+        """
         if x.layout == torch.sparse_csr:
-            out = torch.addmm(self.fc1.bias, x, self.fc1.weight.T)
+            return F.relu(torch.addmm(self.fc1.bias, x, self.fc1.weight.T))
+        return F.relu(self.fc1(x))
+
+    def forward(self, x, x_dense=None):
+        out = self.inner(x)
+        if x.layout == torch.sparse_csr:
             x = x.to_dense() if x_dense is None else x_dense
-        else:
-            out = self.fc1(x)
-        out = F.relu(out)
         if self.kind == "mlp":
             out = self.fc2(out)
         return out + x
@@ -313,6 +318,30 @@ class DiffResNetModule(nn.Module):
             x_dense = None
         return x
 
+    def class_scores(self, x, x_dense=None):
+        """``classifier(encode(x))``: the class scores before diffusion.
+
+        After an 'mlp' block ``x + W_2 h + b_2`` (``h = relu(W_1 x + b_1)``)
+        the classifier ``C`` gives ``x C^T + h (C W_2)^T + C b_2 + c``, the
+        same scores without the block's ``n x width`` output: ``C W_2`` is
+        ``n_classes x hidden``, and its gradients ``C^T (G^T h)`` and ``G
+        (C W_2)`` (``G`` the scores' gradient) cost ``n_classes`` columns
+        where the plain path's cost the width. A sparse ``x`` (the first
+        block) is never densified. Equal to the plain path up to rounding
+        (``tests/test_module.py``); ``benchmarks/wide.py`` times both.
+        """
+        *first, last = self.blocks
+        for block in first:
+            x = block(x, x_dense)
+            x_dense = None
+        if last.kind != "mlp":
+            return self.classifier(last(x, x_dense))
+        weight = self.classifier.weight
+        merged = weight @ last.fc2.weight
+        bias = torch.addmv(self.classifier.bias, weight, last.fc2.bias)
+        scores = torch.addmm(bias, last.inner(x), merged.T)
+        return torch.addmm(scores, x, weight.T)
+
     def scores(self, X):
         """Class scores of the rows of ``X`` (numpy or scipy) before diffusion,
         as a numpy array: the residual blocks and the classifier, by chunks."""
@@ -321,7 +350,7 @@ class DiffResNetModule(nn.Module):
         with torch.no_grad():
             for start in range(0, X.shape[0], CHUNK_ROWS):
                 chunk = to_torch(X[start : start + CHUNK_ROWS], device)
-                out.append(self.classifier(self.encode(chunk)).cpu().numpy())
+                out.append(self.class_scores(chunk).cpu().numpy())
         return np.concatenate(out)
 
     def _diffuse(self, h):
@@ -383,17 +412,16 @@ class DiffResNetModule(nn.Module):
     def forward(self, idx):
         if self.position is not None:  # the graph's nodes are reordered
             idx = self.position[idx.to(self.position.device)]
-        h = self.encode(self.features, self.features_dense)
         need_all = self.training and self.proto_distance is not None
         if self.training and self.dropout > 0:
-            h = self._diffuse(h)
+            h = self._diffuse(self.encode(self.features, self.features_dense))
             if not need_all:
                 # The classifier acts row by row: only the rows idx are needed
                 # (on Cora this skips a 2485 x 1433 x 7 product each way).
                 return self.classifier(h[idx])
             logits = self.classifier(h)
         else:
-            logits0 = self.classifier(h)
+            logits0 = self.class_scores(self.features, self.features_dense)
             readout = None if need_all else self._readout(idx)
             if readout is not None:
                 return readout @ logits0

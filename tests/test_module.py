@@ -53,6 +53,39 @@ def test_forward_matches_dense_reference(kind, sparse):
         np.testing.assert_allclose(got.numpy(), expected[idx].numpy(), atol=1e-5)
 
 
+@pytest.mark.parametrize("kind", ["mlp", "relu_linear"])
+@pytest.mark.parametrize("sparse", [False, True])
+@pytest.mark.parametrize("n_blocks", [1, 2])
+def test_class_scores_match_the_plain_path(kind, sparse, n_blocks):
+    # class_scores folds the classifier into the last 'mlp' block (never
+    # forming its n x width output): the same scores and gradients as the
+    # classifier applied to the blocks' output, on wide sparse rows.
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(80, 30))
+    X[X < 0.8] = 0
+    torch.manual_seed(0)
+    module = DiffResNetModule(30, 4, residual_block=kind, n_blocks=n_blocks)
+    module.set_graph(to_torch(sp.csr_matrix(X) if sparse else X))
+    weights = [rng.normal(size=(80, 4)) for _ in range(2)]
+    params = list(module.parameters())
+
+    def scores_and_grads(forward):
+        out = forward(module.features, module.features_dense)
+        loss = (out * torch.as_tensor(weights[0], dtype=torch.float32)).sum()
+        return out.detach().numpy(), torch.autograd.grad(loss, params)
+
+    got, got_grads = scores_and_grads(module.class_scores)
+    expected, expected_grads = scores_and_grads(
+        lambda x, x_dense: module.classifier(module.encode(x, x_dense))
+    )
+    np.testing.assert_allclose(got, expected, rtol=1e-5, atol=1e-5)
+    for g, e in zip(got_grads, expected_grads):
+        assert e.abs().sum() > 0
+        np.testing.assert_allclose(g.numpy(), e.numpy(), rtol=1e-4, atol=1e-5)
+    # Rows given as numpy (predict's path) score alike.
+    np.testing.assert_allclose(module.scores(X), expected, rtol=1e-5, atol=1e-5)
+
+
 def small_module(n_classes, dropout):
     """A module with 5 layers over the graph of 40 Gaussian points in 4-d;
     returns ``(X, L, module)``."""
