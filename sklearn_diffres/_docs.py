@@ -74,8 +74,9 @@ residual_block : {'mlp', 'relu_linear'}, default='mlp'
     synthetic code, or ``f(x) = relu(Linear(x))`` as in its graph code.
 hidden_layer_size : int, default=None
     Inner width of the 'mlp' block; None means the number of features
-    (as in the paper) but at least ``MIN_HIDDEN_UNITS`` (64). Ignored by
-    'relu_linear'.
+    (as in the paper) but at least ``MIN_HIDDEN_UNITS`` (64) and at most
+    ``MAX_HIDDEN_UNITS`` (256), which keeps wide inputs (thousands of
+    features) fast. Ignored by 'relu_linear'.
 n_blocks : int, default=1
     Number of residual blocks before the diffusion.
 alpha : float, default=0.0

@@ -24,11 +24,19 @@ from ._module import DiffResNetModule
 
 _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 
-#: ``hidden_layer_size=None`` means ``max(n_features, MIN_HIDDEN_UNITS)``. The
-#: paper's width (the number of features) leaves a 2-feature table a block
-#: with 2 hidden units: on the benchmark tables with 5 labels per class, 64
-#: units lifted banana from 0.57 to 0.70 and changed none of the wide tables.
+#: ``hidden_layer_size=None`` means the number of features, clipped to
+#: ``[MIN_HIDDEN_UNITS, MAX_HIDDEN_UNITS]``. The paper's width (the number of
+#: features) leaves a 2-feature table a block with 2 hidden units: on the
+#: benchmark tables with 5 labels per class, 64 units lifted banana from 0.57
+#: to 0.70 and changed none of the wide tables.
 MIN_HIDDEN_UNITS = 64
+
+#: On wide inputs the paper's width makes the block's first layer ``n_features
+#: x n_features``: CiteSeer's 3,703 word features as a table took 69 s per
+#: default fit with it, 3-4 s with 256 units, at the same accuracy on the
+#: wide data of ``benchmarks/wide.py`` (results/wide_accuracy.md). No benchmark
+#: table has more than 90 features, so none changes.
+MAX_HIDDEN_UNITS = 256
 
 #: Largest norm of the gradient of one step; larger ones are scaled down
 #: (skorch's ``GradientNormClipping``). Full-batch SGD with momentum, the
@@ -464,7 +472,7 @@ def build_net(estimator, n_features, n_classes, valid_idx, valid_y, weights):
         module__dropout=estimator.dropout,
         module__residual_block=estimator.residual_block,
         module__hidden_layer_size=(
-            max(n_features, MIN_HIDDEN_UNITS)
+            min(max(n_features, MIN_HIDDEN_UNITS), MAX_HIDDEN_UNITS)
             if estimator.hidden_layer_size is None
             else estimator.hidden_layer_size
         ),
