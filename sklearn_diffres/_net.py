@@ -32,9 +32,9 @@ _OPTIMIZERS = {"adam": torch.optim.Adam, "sgd": torch.optim.SGD}
 MIN_HIDDEN_UNITS = 64
 
 #: On wide inputs the paper's width makes the block's first layer ``n_features
-#: x n_features``: CiteSeer's 3,703 word features as a table took 69 s per
-#: default fit with it, 3-4 s with 256 units, at the same accuracy on the
-#: wide data of ``benchmarks/wide.py`` (results/wide_accuracy.md). No benchmark
+#: x n_features``: CiteSeer's 3,703 word features as a table took 26 s per
+#: default fit with it, 2 s with 256 units, at the same accuracy on the wide
+#: data of ``benchmarks/wide.py`` (results/wide_accuracy.md). No benchmark
 #: table has more than 90 features, so none changes.
 MAX_HIDDEN_UNITS = 256
 
