@@ -404,3 +404,22 @@ def test_restoring_the_initial_weights_warns():
     with pytest.warns(ConvergenceWarning, match="lr=3.0 is probably too large"):
         clf, _, _ = _spiky(3.0, max_epochs=20)
     assert dict(clf.net_.callbacks_)["lowest_training_loss"].best_epoch_ == 1
+
+
+@pytest.mark.parametrize(
+    "n_features, hidden, expected",
+    [(2, None, 64), (100, None, 100), (300, None, 256), (300, 300, 300)],
+)
+def test_default_hidden_width_is_clipped(n_features, hidden, expected):
+    # None means the number of features, at least 64 and at most 256: wide
+    # inputs (benchmarks/wide.py) keep a small block; an explicit width wins.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, n_features))
+    y = np.full(60, -1)
+    y[:5], y[5:10] = 0, 1
+    clf = DiffusionResNetClassifier(
+        hidden_layer_size=hidden, n_layers=0, max_epochs=1, random_state=0
+    ).fit(X, y)
+    block = clf.net_.module_.blocks[0]
+    assert block.fc1.out_features == expected
+    assert block.fc2.in_features == expected
