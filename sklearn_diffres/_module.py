@@ -311,9 +311,10 @@ class DiffResNetModule(nn.Module):
         """The polynomial of the current mode, or None (explicit layers)."""
         return self._polynomials.get(self.training)
 
-    def encode(self, x, x_dense=None):
-        """The residual blocks, row by row (no graph involved)."""
-        for block in self.blocks:
+    def encode(self, x, x_dense=None, blocks=None):
+        """The residual blocks (or the given ones), row by row (no graph
+        involved)."""
+        for block in self.blocks if blocks is None else blocks:
             x = block(x, x_dense)
             x_dense = None
         return x
@@ -330,12 +331,11 @@ class DiffResNetModule(nn.Module):
         block) is never densified. Equal to the plain path up to rounding
         (``tests/test_module.py``); ``benchmarks/wide.py`` times both.
         """
-        *first, last = self.blocks
-        for block in first:
-            x = block(x, x_dense)
-            x_dense = None
+        last = self.blocks[-1]
         if last.kind != "mlp":
-            return self.classifier(last(x, x_dense))
+            return self.classifier(self.encode(x, x_dense))
+        # The blocks before the last run as usual (none: x stays sparse).
+        x = self.encode(x, x_dense, self.blocks[:-1])
         weight = self.classifier.weight
         merged = weight @ last.fc2.weight
         bias = torch.addmv(self.classifier.bias, weight, last.fc2.bias)
