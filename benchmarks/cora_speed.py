@@ -1,7 +1,8 @@
 """Speed on Cora or CiteSeer: our estimator vs a transcription of the paper's loop.
 
     python benchmarks/cora_speed.py [--dataset citeseer] [--device cuda]
-                                    [--splits 1] [--inits 3]
+                                    [--splits 1] [--inits 3] [--seed 42]
+                                    [--shared-noise]
 
 Same process, same split, same initial weights: ``DiffusionResNetClassifier``
 with the authors' settings for the dataset (``cora.DATASETS``) and the
@@ -14,8 +15,12 @@ from the same seed, which the estimator draws differently. One row per run
 (wall time, epochs, test accuracy), then the means over the runs and the
 ratio of the mean wall times. Test accuracy of one run moves by a point or
 more with the dropout noise and early stopping, hence several
-initialisations. Absolute times drift on a shared machine; the ratio is
-measured side by side.
+initialisations. With ``--shared-noise`` the transcription takes its dropout
+masks from the estimator's noise stream instead (``shared_masks``): both
+drop the same entries in every epoch, and what differs between the two
+accuracies is the implementations' float rounding alone (its masks then
+also cost the transcription less than ``F.dropout``'s). Absolute times
+drift on a shared machine; the ratio is measured side by side.
 """
 
 import argparse
@@ -41,11 +46,26 @@ def main():
     parser.add_argument("--inits", type=int, default=3)
     parser.add_argument("--dataset", choices=sorted(DATASETS), default="cora")
     parser.add_argument("--name", default=None)
+    parser.add_argument(
+        "--shared-noise",
+        action="store_true",
+        help="the transcription draws the estimator's dropout masks",
+    )
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=42,
+        help="seed of the splits and initialisations (another seed, other runs)",
+    )
     args = parser.parse_args()
+    if args.shared_noise and args.device != "cpu":
+        parser.error(
+            "--shared-noise runs on the CPU (the estimator's noise is numpy's there)"
+        )
     settings = DATASETS[args.dataset]
     A, X, labels = load_citation(args.dataset)
     X = row_normalize(X)
-    master = np.random.RandomState(42)
+    master = np.random.RandomState(args.seed)
     rows = []
     runs = {"DiffusionResNetClassifier": [], "reference transcription": []}
     for split_seed in master.randint(0, 1000000, args.splits):
@@ -82,6 +102,7 @@ def main():
                 seed,
                 device=args.device,
                 initial_state=initial.state_,
+                noise_seed=initial.noise_seed_ if args.shared_noise else None,
                 **settings,
             )
             _sync(args.device)
@@ -123,9 +144,11 @@ def main():
     ref, ours = means["reference transcription"], means["DiffusionResNetClassifier"]
     ours_ms, ref_ms = ms_per_epoch.values()
     write_table(
-        args.name or f"{args.dataset}_speed_{args.device}",
+        args.name
+        or f"{args.dataset}_speed_{args.device}"
+        + ("_shared_noise" if args.shared_noise else ""),
         f"{TITLES[args.dataset]} speed, {args.splits} split(s) x "
-        f"{args.inits} initialisation(s), "
+        f"{args.inits} initialisation(s) (seed {args.seed}), "
         f"device={args.device}, torch {torch.__version__}, "
         f"{torch.get_num_threads()} threads",
         [
@@ -145,8 +168,13 @@ def main():
             "epochs differ from run to run; ms / epoch compares the work per "
             "epoch, wall s the whole run (ours includes building the graph).",
             "Each pair starts from the same initial weights (the estimator's, "
-            "drawn from the seed, copied into the transcription); the dropout "
-            "noise differs.",
+            "drawn from the seed, copied into the transcription); "
+            + (
+                "the transcription draws the estimator's dropout masks "
+                "(--shared-noise): the two drop the same entries in every epoch."
+                if args.shared_noise
+                else "the dropout noise differs (F.dropout in the transcription)."
+            ),
         ],
     )
 

@@ -27,18 +27,49 @@ def _coo(matrix):
 
 
 class ReferenceNet(nn.Module):
+    """The paper's network. ``masks``, when given, is a function of the
+    activations' shape returning the ``n_layers`` dropout masks (0 or 1) of
+    one training pass, which then replace ``F.dropout``'s own draws; the kept
+    entries are scaled by ``1 / keep``."""
+
     def __init__(self, n_features, n_classes, step_size, n_layers, dropout):
         super().__init__()
         self.linear = nn.Linear(n_features, n_features)
         self.classifier = nn.Linear(n_features, n_classes)
         self.step_size, self.n_layers, self.dropout = step_size, n_layers, dropout
+        self.masks, self.keep = None, 1.0 - dropout
 
     def forward(self, x, operator):
         x = x + F.relu(self.linear(x))
-        for _ in range(self.n_layers):
-            x = F.dropout(x, self.dropout, training=self.training)
+        masks = None
+        if self.training and self.masks is not None:
+            masks = self.masks(x.shape)
+        for t in range(self.n_layers):
+            if masks is None:
+                x = F.dropout(x, self.dropout, training=self.training)
+            else:
+                x = x * masks[t] / self.keep
             x = x - self.step_size * torch.sparse.mm(operator, x)
         return self.classifier(x)
+
+
+def shared_masks(noise_seed, dropout, n_layers, device="cpu"):
+    """``(masks, keep)`` for ``ReferenceNet``: the dropout masks the estimator
+    draws from its ``noise_seed`` (its module's, after ``reset_parameters``),
+    pass after pass, and their keep probability. Both then drop the same
+    entries in every epoch, and the comparison of the two implementations is
+    free of dropout noise. (CPU only: the estimator draws its noise with
+    numpy there.)"""
+    from sklearn_diffres._kernels import dropout_noise, dropout_threshold
+
+    dtype, threshold, keep = dropout_threshold(dropout)
+    generator = np.random.Generator(np.random.PCG64(noise_seed))
+
+    def masks(shape):
+        noises = dropout_noise(n_layers, shape, dtype, torch.device("cpu"), generator)
+        return [(noise >= threshold).to(device, torch.float32) for noise in noises]
+
+    return masks, keep
 
 
 #: The estimator's names (``DiffusionResNetClassifier(residual_block=
@@ -55,7 +86,8 @@ class InitialWeights(Callback):
     """Copies the estimator's weights as its training begins (``state_``,
     under the transcription's names), for ``train_reference(initial_state=)``:
     the two then start from the same weights. The same seed alone does not
-    give them: the two draw their layers differently."""
+    give them: the two draw their layers differently. ``noise_seed_`` is the
+    seed of the estimator's dropout noise (``train_reference(noise_seed=)``)."""
 
     def on_train_begin(self, net, **kwargs):
         state = net.module_.state_dict()
@@ -64,6 +96,7 @@ class InitialWeights(Callback):
         self.state_ = {
             ref: state[ours].detach().clone() for ref, ours in ESTIMATOR_NAMES.items()
         }
+        self.noise_seed_ = net.module_.noise_seed
 
 
 def train_reference(
@@ -82,6 +115,7 @@ def train_reference(
     patience=50,
     device="cpu",
     initial_state=None,
+    noise_seed=None,
 ):
     """Train once; returns ``(model, features, operator, history)``.
 
@@ -90,7 +124,10 @@ def train_reference(
 
     ``initial_state``, a state dict of ``ReferenceNet``, replaces the
     initial weights drawn from ``seed`` (tests start the transcription and
-    the estimator from the same weights).
+    the estimator from the same weights). ``noise_seed``, the estimator's
+    (``InitialWeights.noise_seed_``), makes the dropout masks the estimator's
+    too (see :func:`shared_masks`); by default ``F.dropout`` draws them from
+    ``seed``.
     """
     torch.manual_seed(seed)
     W = normalize_adjacency(A)
@@ -105,6 +142,8 @@ def train_reference(
     ).to(device)
     if initial_state is not None:
         model.load_state_dict(initial_state)
+    if noise_seed is not None and dropout > 0:
+        model.masks, model.keep = shared_masks(noise_seed, dropout, n_layers, device)
     optimizer = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
     best_loss, best_acc, misses, best_state = np.inf, 0.0, 0, None
     history = []
