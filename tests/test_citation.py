@@ -56,6 +56,45 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
         sub.predict(X[out])
 
 
+def _train_both(split_seed, seed, settings, shared_noise=False):
+    """Our estimator and the transcription of the paper's loop
+    (benchmarks/reference_cora.py) on one Cora split, from the same initial
+    weights, with the paper's settings updated by ``settings``; with
+    ``shared_noise`` the transcription draws the estimator's dropout masks.
+    Returns the fitted estimator, the initial weights (transcription names)
+    and ``train_reference``'s ``(model, features, operator, history)``."""
+    from _common import load_cora, row_normalize, split_per_class
+    from cora import PAPER_SETTINGS
+    from reference_cora import InitialWeights, train_reference
+
+    A, X, labels = load_cora()
+    X = row_normalize(X)
+    train, val, _ = split_per_class(labels, np.random.RandomState(split_seed))
+    y = np.full_like(labels, -1)
+    y[np.r_[train, val]] = labels[np.r_[train, val]]
+    initial = InitialWeights()
+    clf = DiffusionResNetClassifier(
+        adjacency=A,
+        callbacks=[("initial", initial)],
+        random_state=seed,
+        **{**PAPER_SETTINGS, **settings},
+    ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
+    reference = train_reference(
+        A,
+        X,
+        labels,
+        train,
+        val,
+        seed=seed,
+        lr=PAPER_SETTINGS["lr"],
+        weight_decay=PAPER_SETTINGS["weight_decay"],
+        initial_state=initial.state_,
+        noise_seed=initial.noise_seed_ if shared_noise else None,
+        **settings,
+    )
+    return clf, initial.state_, reference
+
+
 def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # Our estimator with the paper's Cora settings against the plain-PyTorch
     # transcription of the paper's loop (benchmarks/reference_cora.py): the
@@ -67,44 +106,21 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # predictions: a different normalisation, step, residual block, loss
     # rows, optimiser setting or early-stopping rule would show here.
     import torch
-    from _common import load_cora, row_normalize, split_per_class
-    from cora import DATASETS, PAPER_SETTINGS
-    from reference_cora import ESTIMATOR_NAMES, InitialWeights, train_reference
+    from cora import DATASETS
+    from reference_cora import ESTIMATOR_NAMES
 
     import sklearn_diffres._module as module
 
     monkeypatch.setattr(
         module, "TRAINING_POLYNOMIAL_TOLERANCE", module.POLYNOMIAL_TOLERANCE
     )
-    A, X, labels = load_cora()
-    X = row_normalize(X)
-    train, val, test = split_per_class(labels, np.random.RandomState(1))
-    y = np.full_like(labels, -1)
-    y[np.r_[train, val]] = labels[np.r_[train, val]]
     # 30 epochs, patience 5: the validation loss last reaches a new minimum
     # at epoch 29 in both, by 2e-4 or more each time, so float rounding
     # (the two differ by about 1e-4 relative at the end) cannot move the
     # epoch whose weights the stopping rule restores.
     settings = {**DATASETS["cora"], "dropout": 0.0, "max_epochs": 30, "patience": 5}
-    initial = InitialWeights()
-    clf = DiffusionResNetClassifier(
-        adjacency=A,
-        callbacks=[("initial", initial)],
-        random_state=0,
-        **{**PAPER_SETTINGS, **settings},
-    ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
-    model, features, operator, history = train_reference(
-        A,
-        X,
-        labels,
-        train,
-        val,
-        seed=0,
-        lr=PAPER_SETTINGS["lr"],
-        weight_decay=PAPER_SETTINGS["weight_decay"],
-        initial_state=initial.state_,
-        **settings,
-    )
+    clf, start_state, (model, features, operator, history) = _train_both(1, 0, settings)
+    val_size = 30 * len(clf.classes_)
     ours = clf.net_.history_
     assert len(ours) == len(history) == 30
     np.testing.assert_allclose(
@@ -115,7 +131,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # Validation accuracy: at most one of the 210 nodes on the other side of
     # a near-tie between two classes.
     np.testing.assert_allclose(
-        ours[:, "valid_acc"], [a for *_, a in history], rtol=0, atol=1.01 / len(val)
+        ours[:, "valid_acc"], [a for *_, a in history], rtol=0, atol=1.01 / val_size
     )
     assert dict(clf.net_.callbacks_)["paper_early_stopping"].best_epoch_ == 29
     # Weights: Adam amplifies rounding where a gradient is near zero (a few
@@ -124,7 +140,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # implementations differ by 0.3% of it.
     state = clf.net_.module_.state_dict()
     for ref, weight in model.state_dict().items():
-        ours_weight, start = state[ESTIMATOR_NAMES[ref]], initial.state_[ref]
+        ours_weight, start = state[ESTIMATOR_NAMES[ref]], start_state[ref]
         assert (weight - start).norm() > 0.5 * weight.norm()
         assert (ours_weight - weight).norm() < 0.01 * weight.norm()
     with torch.no_grad():
@@ -145,36 +161,10 @@ def test_estimator_drops_out_as_the_papers_loop(cora_path, dropout):
     # missing 1 / keep scale, masks reused across layers or epochs, or a
     # backward pass that drops other entries than the forward pass would
     # show here.
-    from _common import load_cora, row_normalize, split_per_class
-    from cora import DATASETS, PAPER_SETTINGS
-    from reference_cora import InitialWeights, train_reference
+    from cora import DATASETS
 
-    A, X, labels = load_cora()
-    X = row_normalize(X)
-    train, val, test = split_per_class(labels, np.random.RandomState(2))
-    y = np.full_like(labels, -1)
-    y[np.r_[train, val]] = labels[np.r_[train, val]]
     settings = {**DATASETS["cora"], "dropout": dropout, "max_epochs": 8}
-    initial = InitialWeights()
-    clf = DiffusionResNetClassifier(
-        adjacency=A,
-        callbacks=[("initial", initial)],
-        random_state=3,
-        **{**PAPER_SETTINGS, **settings},
-    ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
-    _, _, _, history = train_reference(
-        A,
-        X,
-        labels,
-        train,
-        val,
-        seed=3,
-        lr=PAPER_SETTINGS["lr"],
-        weight_decay=PAPER_SETTINGS["weight_decay"],
-        initial_state=initial.state_,
-        noise_seed=initial.noise_seed_,
-        **settings,
-    )
+    clf, _, (_, _, _, history) = _train_both(2, 3, settings, shared_noise=True)
     ours = clf.net_.history_[:, ("train_loss", "valid_loss")]
     theirs = [(train_loss, valid_loss) for train_loss, valid_loss, _ in history]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
