@@ -61,8 +61,9 @@ def _train_both(split_seed, seed, settings, shared_noise=False):
     (benchmarks/reference_cora.py) on one Cora split, from the same initial
     weights, with the paper's settings updated by ``settings``; with
     ``shared_noise`` the transcription draws the estimator's dropout masks.
-    Returns the fitted estimator, the initial weights (transcription names)
-    and ``train_reference``'s ``(model, features, operator, history)``."""
+    Returns the fitted estimator, the initial weights (transcription names),
+    the validation nodes and ``train_reference``'s ``(model, features,
+    operator, history)``."""
     from _common import load_cora, row_normalize, split_per_class
     from cora import PAPER_SETTINGS
     from reference_cora import InitialWeights, train_reference
@@ -92,7 +93,7 @@ def _train_both(split_seed, seed, settings, shared_noise=False):
         noise_seed=initial.noise_seed_ if shared_noise else None,
         **settings,
     )
-    return clf, initial.state_, reference
+    return clf, initial.state_, val, reference
 
 
 def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
@@ -119,8 +120,9 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # (the two differ by about 1e-4 relative at the end) cannot move the
     # epoch whose weights the stopping rule restores.
     settings = {**DATASETS["cora"], "dropout": 0.0, "max_epochs": 30, "patience": 5}
-    clf, start_state, (model, features, operator, history) = _train_both(1, 0, settings)
-    val_size = 30 * len(clf.classes_)
+    clf, start_state, val, (model, features, operator, history) = _train_both(
+        1, 0, settings
+    )
     ours = clf.net_.history_
     assert len(ours) == len(history) == 30
     np.testing.assert_allclose(
@@ -131,7 +133,7 @@ def test_estimator_trains_as_the_papers_loop(cora_path, monkeypatch):
     # Validation accuracy: at most one of the 210 nodes on the other side of
     # a near-tie between two classes.
     np.testing.assert_allclose(
-        ours[:, "valid_acc"], [a for *_, a in history], rtol=0, atol=1.01 / val_size
+        ours[:, "valid_acc"], [a for *_, a in history], rtol=0, atol=1.01 / len(val)
     )
     assert dict(clf.net_.callbacks_)["paper_early_stopping"].best_epoch_ == 29
     # Weights: Adam amplifies rounding where a gradient is near zero (a few
@@ -164,7 +166,7 @@ def test_estimator_drops_out_as_the_papers_loop(cora_path, dropout):
     from cora import DATASETS
 
     settings = {**DATASETS["cora"], "dropout": dropout, "max_epochs": 8}
-    clf, _, (_, _, _, history) = _train_both(2, 3, settings, shared_noise=True)
+    clf, _, _, (_, _, _, history) = _train_both(2, 3, settings, shared_noise=True)
     ours = clf.net_.history_[:, ("train_loss", "valid_loss")]
     theirs = [(train_loss, valid_loss) for train_loss, valid_loss, _ in history]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
