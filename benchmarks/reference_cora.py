@@ -116,6 +116,7 @@ def train_reference(
     device="cpu",
     initial_state=None,
     noise_seed=None,
+    callback=None,
 ):
     """Train once; returns ``(model, features, operator, history)``.
 
@@ -127,7 +128,9 @@ def train_reference(
     the estimator from the same weights). ``noise_seed``, the estimator's
     (``InitialWeights.noise_seed_``), makes the dropout masks the estimator's
     too (see :func:`shared_masks`); by default ``F.dropout`` draws them from
-    ``seed``.
+    ``seed``. ``callback(epoch, model)``, when given, runs at the end of each
+    epoch (from 1), after the early-stopping bookkeeping, as the estimator's
+    own skorch callbacks run after its early stopping.
     """
     torch.manual_seed(seed)
     W = normalize_adjacency(A)
@@ -165,6 +168,8 @@ def train_reference(
             best_state = copy.deepcopy(model.state_dict())
         else:
             misses += 1
+        if callback is not None:
+            callback(len(history), model)
         if misses >= patience:
             break
     model.load_state_dict(best_state)
