@@ -181,14 +181,26 @@ def main():
         + (f", and the next {args.inits - 1}" if args.inits > 1 else "")
         + f"); the authors' {TITLES[args.dataset]} "
         f"settings; the same initial weights and dropout masks in both.",
-        f"Kick: at the end of epoch {args.epoch}, every weight times 1 + "
-        f"{args.scale:g} N(0, 1); kick seed r draws the same numbers in both "
-        "implementations. One torch thread per run, two runs at a time.",
     ]
+    kicked = args.kicks > 0 or args.reference_kicks > 0
+    notes.append(
+        (
+            f"Kick: at the end of epoch {args.epoch}, every weight times 1 + "
+            f"{args.scale:g} N(0, 1); kick seed r draws the same numbers in both "
+            "implementations."
+            if kicked
+            else "No kicks."
+        )
+        + " One torch thread per run, two runs at a time."
+    )
     write_table(
         args.name or f"{args.dataset}_sensitivity",
-        f"{TITLES[args.dataset]}: one run's accuracy under a rounding-sized "
-        "kick to its weights",
+        f"{TITLES[args.dataset]}: "
+        + (
+            "one run's accuracy under a rounding-sized kick to its weights"
+            if kicked
+            else "ours and the transcription with the same masks, one thread each"
+        ),
         ["implementation"]
         + ([] if args.inits == 1 else ["initialisation"])
         + ["kick", "epochs", "test accuracy (%)", "wall s"],
