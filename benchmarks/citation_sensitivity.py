@@ -21,8 +21,9 @@ zero, Adam's step (the gradient over the root of its running square) turns
 the gradient's rounding error into a step of up to ``lr`` (see
 ``tests/test_citation.py``). A run whose test accuracy moves by points
 under such a kick is decided by rounding: the two implementations can then
-agree only in distribution, over kicks or initialisations, not run by run. CPU only (the
-shared masks are numpy's). Runs go two at a time, one torch thread each.
+agree only in distribution, over kicks or initialisations, not run by run.
+CPU only (the shared masks are numpy's). Runs go two at a time, one torch
+thread each.
 """
 
 import argparse
@@ -47,6 +48,18 @@ def kick(parameters, scale, seed):
         for p in parameters:
             noise = torch.randn(p.shape, generator=generator, dtype=p.dtype)
             p.mul_(1 + scale * noise)
+
+
+def reference_kick(epoch, scale, seed):
+    """The transcription's side of :func:`kick`: a ``callback`` for
+    ``train_reference`` that kicks at the end of epoch ``epoch``."""
+
+    def at_epoch_end(done, model):
+        if done == epoch:
+            named = dict(model.named_parameters())
+            kick([named[n] for n in ESTIMATOR_NAMES], scale, seed)
+
+    return at_epoch_end
 
 
 class Kick(Callback):
@@ -105,11 +118,6 @@ def one_run(which, init, kick_seed, args):
         max_epochs=1,
     )
 
-    def at_epoch_end(epoch, model):
-        if kick_seed is not None and epoch == args.epoch:
-            named = dict(model.named_parameters())
-            kick([named[n] for n in ESTIMATOR_NAMES], args.scale, kick_seed)
-
     t = time.perf_counter()
     acc, history = run_reference(
         A,
@@ -121,7 +129,9 @@ def one_run(which, init, kick_seed, args):
         seed,
         initial_state=initial.state_,
         noise_seed=initial.noise_seed_,
-        callback=at_epoch_end,
+        callback=None
+        if kick_seed is None
+        else reference_kick(args.epoch, args.scale, kick_seed),
         **DATASETS[args.dataset],
     )
     wall = time.perf_counter() - t

@@ -56,6 +56,27 @@ def test_cora_citation_graph_transductive_and_inductive(cora_path):
         sub.predict(X[out])
 
 
+def _fit_estimator(split_seed, seed, settings, callbacks=()):
+    """Our estimator on one Cora split with the paper's settings updated by
+    ``settings``, stopping on the split's validation nodes. Returns it and
+    ``(A, X, labels, train, val)``."""
+    from _common import load_cora, row_normalize, split_per_class
+    from cora import PAPER_SETTINGS
+
+    A, X, labels = load_cora()
+    X = row_normalize(X)
+    train, val, _ = split_per_class(labels, np.random.RandomState(split_seed))
+    y = np.full_like(labels, -1)
+    y[np.r_[train, val]] = labels[np.r_[train, val]]
+    clf = DiffusionResNetClassifier(
+        adjacency=A,
+        callbacks=list(callbacks),
+        random_state=seed,
+        **{**PAPER_SETTINGS, **settings},
+    ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
+    return clf, (A, X, labels, train, val)
+
+
 def _train_both(split_seed, seed, settings, shared_noise=False, kick=None):
     """Our estimator and the transcription of the paper's loop
     (benchmarks/reference_cora.py) on one Cora split, from the same initial
@@ -66,34 +87,17 @@ def _train_both(split_seed, seed, settings, shared_noise=False, kick=None):
     Returns the fitted estimator, the initial weights (transcription names),
     the validation nodes and ``train_reference``'s ``(model, features,
     operator, history)``."""
-    from _common import load_cora, row_normalize, split_per_class
-    from citation_sensitivity import Kick
-    from citation_sensitivity import kick as kick_weights
+    from citation_sensitivity import Kick, reference_kick
     from cora import PAPER_SETTINGS
-    from reference_cora import ESTIMATOR_NAMES, InitialWeights, train_reference
+    from reference_cora import InitialWeights, train_reference
 
-    A, X, labels = load_cora()
-    X = row_normalize(X)
-    train, val, _ = split_per_class(labels, np.random.RandomState(split_seed))
-    y = np.full_like(labels, -1)
-    y[np.r_[train, val]] = labels[np.r_[train, val]]
     initial = InitialWeights()
     callbacks = [("initial", initial)]
-    at_epoch_end = None
     if kick is not None:
         callbacks.append(("kick", Kick(*kick)))
-
-        def at_epoch_end(epoch, model):
-            if epoch == kick[0]:
-                named = dict(model.named_parameters())
-                kick_weights([named[n] for n in ESTIMATOR_NAMES], *kick[1:])
-
-    clf = DiffusionResNetClassifier(
-        adjacency=A,
-        callbacks=callbacks,
-        random_state=seed,
-        **{**PAPER_SETTINGS, **settings},
-    ).fit(X, y, validation_mask=np.isin(np.arange(len(labels)), val))
+    clf, (A, X, labels, train, val) = _fit_estimator(
+        split_seed, seed, settings, callbacks
+    )
     reference = train_reference(
         A,
         X,
@@ -105,7 +109,7 @@ def _train_both(split_seed, seed, settings, shared_noise=False, kick=None):
         weight_decay=PAPER_SETTINGS["weight_decay"],
         initial_state=initial.state_,
         noise_seed=initial.noise_seed_ if shared_noise else None,
-        callback=at_epoch_end,
+        callback=None if kick is None else reference_kick(*kick),
         **settings,
     )
     return clf, initial.state_, val, reference
@@ -206,7 +210,7 @@ def test_sensitivity_benchmark_kicks_both_implementations_alike(cora_path):
     ours = clf.net_.history_[:, ("train_loss", "valid_loss")]
     theirs = [(train_loss, valid_loss) for train_loss, valid_loss, _ in history]
     np.testing.assert_allclose(ours, theirs, rtol=1e-4)
-    unkicked, _, _, _ = _train_both(2, 3, settings, shared_noise=False)
+    unkicked, _ = _fit_estimator(2, 3, settings)
     before = unkicked.net_.history_[:, ("train_loss", "valid_loss")]
     np.testing.assert_allclose(ours[:3], before[:3], rtol=1e-6)
     # By about 1e-2 (the losses are near log 7 this early), 50 times the
