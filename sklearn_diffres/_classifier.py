@@ -109,9 +109,12 @@ class DiffusionResNetClassifier(
     n_layers_ : int
         The number of diffusion layers used: ``n_layers``, or what 'auto'
         chose.
-    n_layers_scores_ : ndarray of shape (len(AUTO_N_LAYERS), 3)
-        Only with ``n_layers='auto'``: per candidate number of layers, the
-        leave-one-out accuracy and squared error of the criterion.
+    n_layers_scores_ : ndarray of shape (len(AUTO_N_LAYERS), 4)
+        Only with ``n_layers='auto'``: per candidate number of layers (first
+        column), the leave-one-out accuracy and squared error of the
+        criterion, and the share of the inputs' variance that diffusion
+        keeps (candidates under ``AUTO_MIN_VARIANCE_KEPT``, 0.01, are not
+        chosen).
     transduction_ : ndarray of shape (n_samples,)
         Label given to every fitted sample.
     label_distributions_ : ndarray of shape (n_samples, n_classes)
