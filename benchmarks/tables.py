@@ -2,6 +2,7 @@
 
     python benchmarks/tables.py [--draws 5] [--per-class 5 20] [--n-jobs 2]
     python benchmarks/tables.py --rows 200 --per-class 5 --name tables_200_rows
+    python benchmarks/tables.py --unscaled --name tables_unscaled
 
 Every table of ``../shared/data/tables.npz`` (see its README): features
 standardised, ``k`` labelled rows per class drawn with ``RandomState(draw)``,
@@ -9,6 +10,8 @@ the rest ``-1``; accuracy on the unlabelled rows, mean over the draws.
 ``--rows n`` first keeps ``n`` rows of each table, stratified by class and
 drawn anew for each draw (``RandomState(draw)``), then standardises them: the
 small tables many users have, where the neighbour graph is small too.
+``--unscaled`` leaves the features as the tables hold them: what a user who
+skips ``StandardScaler`` gets (every method sees the same unscaled rows).
 
 Methods:
 
@@ -88,10 +91,11 @@ def make(method, seed):
     raise ValueError(method)
 
 
-def load(name, rows=None, seed=0):
+def load(name, rows=None, seed=0, scaled=True):
     """Standardised features and labels of a table; ``rows`` of them if given.
 
-    The rows are drawn stratified by class with ``RandomState(seed)``.
+    The rows are drawn stratified by class with ``RandomState(seed)``;
+    ``scaled=False`` leaves the features unscaled.
     """
     with np.load(data_path("tables.npz")) as z:
         X, y = z[f"{name}_X"].astype(np.float64), z[f"{name}_y"]
@@ -99,14 +103,14 @@ def load(name, rows=None, seed=0):
         X, _, y, _ = train_test_split(
             X, y, train_size=rows, stratify=y, random_state=seed
         )
-    return StandardScaler().fit_transform(X), y
+    return (StandardScaler().fit_transform(X) if scaled else X), y
 
 
-def fit_one(name, per_class, seed, method, rows=None):
+def fit_one(name, per_class, seed, method, rows=None, scaled=True):
     import torch
 
     torch.set_num_threads(1)
-    X, y = load(name, rows, seed)
+    X, y = load(name, rows, seed, scaled)
     y_semi = few_labels(y, per_class, np.random.RandomState(seed))
     est = make(method, seed)
     t = time.perf_counter()
@@ -180,6 +184,7 @@ def main():
     parser.add_argument("--tables", nargs="+", default=TABLES)
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--rows", type=int, default=None)
+    parser.add_argument("--unscaled", action="store_true")
     parser.add_argument("--name", default="tables")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -194,7 +199,7 @@ def main():
     ]
     t0 = time.perf_counter()
     results = Parallel(n_jobs=args.n_jobs)(
-        delayed(fit_one)(*j, rows=args.rows) for j in jobs
+        delayed(fit_one)(*j, rows=args.rows, scaled=not args.unscaled) for j in jobs
     )
     robust = Parallel(n_jobs=args.n_jobs)(
         delayed(robustness_case)(c)
@@ -289,21 +294,27 @@ def main():
         f"Robustness, default parameters: {case}: {outcome}."
         for case, outcome in robust
     ]
+    if args.unscaled:
+        notes.append(
+            "Unscaled features, as the tables hold them, for every method; the "
+            "robustness cases below are standardised as in the default run."
+        )
     if args.rows is not None:
         notes.append(
             f"{args.rows} rows of each table (all of a smaller one), stratified by "
             "class and drawn anew for each draw, standardised after the draw."
         )
     notes.append(
-        f"{args.draws} label draws per table and labels per class; standardised "
-        f"features; accuracy on the unlabelled rows; last column: the n_layers_ "
+        f"{args.draws} label draws per table and labels per class; "
+        f"{'unscaled' if args.unscaled else 'standardised'} features; accuracy on the unlabelled rows; last column: the n_layers_ "
         f"that n_layers='auto' chose per draw. Whole run {wall:.0f} s with "
         f"{args.n_jobs} worker processes."
     )
     write_table(
         args.name,
         "Real tables, few labels: defaults against the peers"
-        + (f", {args.rows} rows of each" if args.rows is not None else ""),
+        + (f", {args.rows} rows of each" if args.rows is not None else "")
+        + (", unscaled features" if args.unscaled else ""),
         ["table", "labels per class"] + methods + ["n_layers_ chosen"],
         rows,
         notes,
