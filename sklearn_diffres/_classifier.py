@@ -57,6 +57,9 @@ class DiffusionResNetClassifier(
     The defaults were chosen on thirteen real tables with 5 and 20 labels
     per class, two moons and digits few-shot (Performance page); the user
     guide's "Choosing the parameters" says what each does to accuracy and time.
+    They expect standardised features: the graph and the network both use
+    the features as given (put a ``StandardScaler`` in front of tables whose
+    columns have different units).
 
     Parameters
     ----------
