@@ -228,8 +228,10 @@ def select_n_layers(
         kept = variance / initial if initial > 0 else 1.0
         scores.append((n_layers, *loo_discriminant_scores(F, y, n_classes), kept))
     scores = np.array(scores)
-    # Among the candidates that keep enough variance (n_layers=0 keeps all):
-    # best accuracy, then the smaller squared error, then fewer layers.
-    eligible = [i for i in range(len(scores)) if scores[i, 3] >= AUTO_MIN_VARIANCE_KEPT]
+    # Among the first candidate (no diffusion) and those that keep enough
+    # variance: best accuracy, then the smaller squared error, then fewer layers.
+    eligible = [0] + [
+        i for i in range(1, len(scores)) if scores[i, 3] >= AUTO_MIN_VARIANCE_KEPT
+    ]
     best = min(eligible, key=lambda i: (-scores[i, 1], scores[i, 2], i))
     return int(scores[best, 0]), scores
