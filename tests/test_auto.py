@@ -2,7 +2,13 @@
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_breast_cancer, load_iris, load_wine, make_moons
+from sklearn.datasets import (
+    load_breast_cancer,
+    load_digits,
+    load_iris,
+    load_wine,
+    make_moons,
+)
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
@@ -13,6 +19,7 @@ from test_classifier import few_labels
 from sklearn_diffres import (
     AUTO_MIN_VARIANCE_KEPT,
     AUTO_N_LAYERS,
+    AUTO_ONE_SHOT_N_LAYERS,
     DiffusionResNetClassifier,
     diffusion_graph,
     graph_laplacian,
@@ -284,3 +291,57 @@ def test_a_standard_scaler_in_front_on_unscaled_features():
     print(f"wine: unscaled {np.mean(raw):.3f}, scaled {np.mean(scaled):.3f}")
     assert np.mean(scaled) > 0.9
     assert np.mean(scaled) > np.mean(raw) + 0.15
+
+
+def test_one_label_per_class_takes_the_one_shot_default():
+    # Leave-one-out cannot score a class whose only sample is left out: every
+    # candidate scores 0 and the choice is AUTO_ONE_SHOT_N_LAYERS, capped to
+    # the candidates that keep enough variance.
+    X, y = make_moons(300, noise=0.1, random_state=0)
+    labelled = np.flatnonzero(few_labels(y, 1, 0) != -1)
+    L, step = _operator(X)
+    n_layers, scores = select_n_layers(L, step, X, labelled, y[labelled], 2)
+    assert (scores[:, 1] == 0).all()
+    assert n_layers == AUTO_ONE_SHOT_N_LAYERS
+    # On 12 Gaussian points the graph mixes so fast that 10 layers flatten
+    # the features: the largest candidate that keeps enough is taken.
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(12, 2))
+    L, step = _operator(X, n_neighbors=10)
+    n_layers, scores = select_n_layers(
+        L, step, X, np.array([0, 1]), np.array([0, 1]), 2
+    )
+    kept = dict(zip(scores[:, 0].astype(int), scores[:, 3]))
+    assert kept[AUTO_ONE_SHOT_N_LAYERS] < AUTO_MIN_VARIANCE_KEPT
+    assert n_layers < AUTO_ONE_SHOT_N_LAYERS
+    assert n_layers == max(
+        t for t, k in kept.items() if k >= AUTO_MIN_VARIANCE_KEPT or t == 0
+    )
+
+
+def test_one_shot_digits_episodes():
+    # 5-way 1-shot episodes on digits (pixels centred and L2-normalised, 15
+    # unlabelled queries per class), default parameters: 'auto' takes the
+    # paper's few-shot 10 layers and beats the network without diffusion.
+    # Before, the criterion's pick among all-zero scores averaged 0.735
+    # over 100 episodes, no diffusion 0.737, 10 layers 0.775.
+    X, y = load_digits(return_X_y=True)
+    X = X - X.mean(axis=0)
+    X /= np.linalg.norm(X, axis=1, keepdims=True)
+    auto, none = [], []
+    for seed in range(12):
+        rng = np.random.RandomState(seed)
+        classes = rng.choice(10, 5, replace=False)
+        rows = [rng.choice(np.flatnonzero(y == c), 16, replace=False) for c in classes]
+        support = np.array([r[0] for r in rows])
+        query = np.concatenate([r[1:] for r in rows])
+        Xe = np.vstack([X[support], X[query]])
+        y_semi = np.r_[np.arange(5), np.full(len(query), -1)]
+        y_query = np.repeat(np.arange(5), 15)
+        clf = DiffusionResNetClassifier(random_state=seed).fit(Xe, y_semi)
+        assert clf.n_layers_ == AUTO_ONE_SHOT_N_LAYERS
+        auto.append((clf.transduction_[5:] == y_query).mean())
+        flat = DiffusionResNetClassifier(n_layers=0, random_state=seed)
+        none.append((flat.fit(Xe, y_semi).transduction_[5:] == y_query).mean())
+    print(f"digits 1-shot: auto {np.mean(auto):.3f}, no diffusion {np.mean(none):.3f}")
+    assert np.mean(auto) > np.mean(none) + 0.02
