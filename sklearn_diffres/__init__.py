@@ -3,7 +3,7 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._auto import AUTO_MIN_VARIANCE_KEPT, AUTO_N_LAYERS, AUTO_ONE_SHOT_N_LAYERS
+from ._auto import AUTO_MIN_VARIANCE_KEPT, AUTO_N_LAYERS, AUTO_ONE_SHOT_VARIANCE_KEPT
 from ._classifier import DiffusionResNetClassifier
 from ._graph import diffusion_graph, normalize_adjacency
 from ._laplacian import graph_laplacian
@@ -19,7 +19,7 @@ __version__ = "0.1.0.dev0"
 __all__ = [
     "AUTO_MIN_VARIANCE_KEPT",
     "AUTO_N_LAYERS",
-    "AUTO_ONE_SHOT_N_LAYERS",
+    "AUTO_ONE_SHOT_VARIANCE_KEPT",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
     "GRADIENT_CLIP_NORM",

@@ -83,11 +83,12 @@ class DiffusionResNetClassifier(
         'auto' chooses among ``AUTO_N_LAYERS`` (0 to 200) from the labelled
         samples alone, by the leave-one-out score of a linear classifier
         (penalised discriminant analysis) on the diffused features (no
-        network is trained), or 10 layers when every class has a single
-        labelled sample; ``n_layers_`` holds the choice. The best fixed value ranged from 0 to 200 by benchmark
-        table, and 'auto' beat ``n_layers=20`` on average. Many layers run
-        as one Chebyshev polynomial of ``L`` (200 layers: about 50 sparse
-        products). The paper's Cora setting is ``n_layers=20,
+        network is trained); when every class has a single labelled
+        sample, as many as keep a fifth of the features' variance.
+        ``n_layers_`` holds the choice. The best fixed value ranged from 0
+        to 200 by benchmark table, and 'auto' beat ``n_layers=20`` on
+        average. Many layers run as one Chebyshev polynomial of ``L`` (200
+        layers: about 50 sparse products). The paper's Cora setting is ``n_layers=20,
         step_size=0.25, dropout=0.25``.
     {network}
     {training}

@@ -19,7 +19,7 @@ from test_classifier import few_labels
 from sklearn_diffres import (
     AUTO_MIN_VARIANCE_KEPT,
     AUTO_N_LAYERS,
-    AUTO_ONE_SHOT_N_LAYERS,
+    AUTO_ONE_SHOT_VARIANCE_KEPT,
     DiffusionResNetClassifier,
     diffusion_graph,
     graph_laplacian,
@@ -293,38 +293,30 @@ def test_a_standard_scaler_in_front_on_unscaled_features():
     assert np.mean(scaled) > np.mean(raw) + 0.15
 
 
-def test_one_label_per_class_takes_the_one_shot_default():
+def test_one_label_per_class_diffuses_while_a_fifth_of_the_variance_stays():
     # Leave-one-out cannot score a class whose only sample is left out: every
-    # candidate scores 0 and the choice is AUTO_ONE_SHOT_N_LAYERS, capped to
-    # the candidates that keep enough variance.
-    X, y = make_moons(300, noise=0.1, random_state=0)
-    labelled = np.flatnonzero(few_labels(y, 1, 0) != -1)
-    L, step = _operator(X)
-    n_layers, scores = select_n_layers(L, step, X, labelled, y[labelled], 2)
-    assert (scores[:, 1] == 0).all()
-    assert n_layers == AUTO_ONE_SHOT_N_LAYERS
-    # On 12 Gaussian points the graph mixes so fast that 10 layers flatten
-    # the features: the largest candidate that keeps enough is taken.
+    # candidate scores 0, and the choice is the largest candidate that keeps
+    # AUTO_ONE_SHOT_VARIANCE_KEPT of the variance: many layers on a larger
+    # graph, few on a small one.
     rng = np.random.RandomState(0)
-    X = rng.normal(size=(12, 2))
-    L, step = _operator(X, n_neighbors=10)
-    n_layers, scores = select_n_layers(
-        L, step, X, np.array([0, 1]), np.array([0, 1]), 2
-    )
-    kept = dict(zip(scores[:, 0].astype(int), scores[:, 3]))
-    assert kept[AUTO_ONE_SHOT_N_LAYERS] < AUTO_MIN_VARIANCE_KEPT
-    assert n_layers < AUTO_ONE_SHOT_N_LAYERS
-    assert n_layers == max(
-        t for t, k in kept.items() if k >= AUTO_MIN_VARIANCE_KEPT or t == 0
-    )
+    chosen = []
+    for X in (make_moons(300, noise=0.1, random_state=0)[0], rng.normal(size=(30, 2))):
+        y = np.arange(2)
+        L, step = _operator(X, n_neighbors=10)
+        n_layers, scores = select_n_layers(L, step, X, np.array([0, 1]), y, 2)
+        assert (scores[:, 1] == 0).all()
+        keeps = scores[:, 3] >= AUTO_ONE_SHOT_VARIANCE_KEPT
+        assert n_layers == scores[keeps, 0].max()
+        chosen.append(n_layers)
+    assert chosen[0] >= 50 and chosen[1] <= 10
 
 
 def test_one_shot_digits_episodes():
     # 5-way 1-shot episodes on digits (pixels centred and L2-normalised, 15
-    # unlabelled queries per class), default parameters: 'auto' takes the
-    # paper's few-shot 10 layers and beats the network without diffusion.
-    # Before, the criterion's pick among all-zero scores averaged 0.735
-    # over 100 episodes, no diffusion 0.737, 10 layers 0.775.
+    # unlabelled queries per class; 80 points), default parameters: 'auto'
+    # diffuses a little and beats the network without diffusion. Before,
+    # the criterion's pick among all-zero scores averaged 0.735 over 100
+    # episodes, no diffusion 0.737, 5 layers 0.789, 200 layers 0.33.
     X, y = load_digits(return_X_y=True)
     X = X - X.mean(axis=0)
     X /= np.linalg.norm(X, axis=1, keepdims=True)
@@ -339,7 +331,7 @@ def test_one_shot_digits_episodes():
         y_semi = np.r_[np.arange(5), np.full(len(query), -1)]
         y_query = np.repeat(np.arange(5), 15)
         clf = DiffusionResNetClassifier(random_state=seed).fit(Xe, y_semi)
-        assert clf.n_layers_ == AUTO_ONE_SHOT_N_LAYERS
+        assert clf.n_layers_ in (5, 10)
         auto.append((clf.transduction_[5:] == y_query).mean())
         flat = DiffusionResNetClassifier(n_layers=0, random_state=seed)
         none.append((flat.fit(Xe, y_semi).transduction_[5:] == y_query).mean())
