@@ -3,6 +3,7 @@
     python benchmarks/tables.py [--draws 5] [--per-class 5 20] [--n-jobs 2]
     python benchmarks/tables.py --rows 200 --per-class 5 --name tables_200_rows
     python benchmarks/tables.py --unscaled --name tables_unscaled
+    python benchmarks/tables.py --random-labels --per-class 2 5 --name tables_random_labels
 
 Every table of ``../shared/data/tables.npz`` (see its README): features
 standardised, ``k`` labelled rows per class drawn with ``RandomState(draw)``,
@@ -10,7 +11,10 @@ the rest ``-1``; accuracy on the unlabelled rows, mean over the draws.
 ``--rows n`` first keeps ``n`` rows of each table, stratified by class and
 drawn anew for each draw (``RandomState(draw)``), then standardises them: the
 small tables many users have, where the neighbour graph is small too.
-``--unscaled`` leaves the features as the tables hold them: what a user who
+``--random-labels`` labels ``k * n_classes`` rows drawn at random instead of
+``k`` per class (redrawn until two classes are labelled): a user who labels
+the rows at hand, so that classes get unequal counts, rare ones a single
+label or none. ``--unscaled`` leaves the features as the tables hold them: what a user who
 skips ``StandardScaler`` gets (every method sees the same unscaled rows).
 
 Methods:
@@ -106,12 +110,28 @@ def load(name, rows=None, seed=0, scaled=True):
     return (StandardScaler().fit_transform(X) if scaled else X), y
 
 
-def fit_one(name, per_class, seed, method, rows=None, scaled=True):
+def random_labels(y, per_class, rng):
+    """``per_class * n_classes`` labelled rows drawn at random; the rest -1.
+
+    Drawn again until at least two classes are labelled.
+    """
+    n_labelled = per_class * len(np.unique(y))
+    while True:
+        rows = rng.choice(len(y), n_labelled, replace=False)
+        if len(np.unique(y[rows])) >= 2:
+            break
+    y_semi = np.full_like(y, -1)
+    y_semi[rows] = y[rows]
+    return y_semi
+
+
+def fit_one(name, per_class, seed, method, rows=None, scaled=True, at_random=False):
     import torch
 
     torch.set_num_threads(1)
     X, y = load(name, rows, seed, scaled)
-    y_semi = few_labels(y, per_class, np.random.RandomState(seed))
+    draw = random_labels if at_random else few_labels
+    y_semi = draw(y, per_class, np.random.RandomState(seed))
     est = make(method, seed)
     t = time.perf_counter()
     try:
@@ -185,6 +205,7 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     parser.add_argument("--rows", type=int, default=None)
     parser.add_argument("--unscaled", action="store_true")
+    parser.add_argument("--random-labels", action="store_true")
     parser.add_argument("--name", default="tables")
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -199,7 +220,10 @@ def main():
     ]
     t0 = time.perf_counter()
     results = Parallel(n_jobs=args.n_jobs)(
-        delayed(fit_one)(*j, rows=args.rows, scaled=not args.unscaled) for j in jobs
+        delayed(fit_one)(
+            *j, rows=args.rows, scaled=not args.unscaled, at_random=args.random_labels
+        )
+        for j in jobs
     )
     robust = Parallel(n_jobs=args.n_jobs)(
         delayed(robustness_case)(c)
@@ -294,6 +318,11 @@ def main():
         f"Robustness, default parameters: {case}: {outcome}."
         for case, outcome in robust
     ]
+    if args.random_labels:
+        notes.append(
+            "Random labels: k * n_classes rows drawn at random are labelled (k the "
+            "labels-per-class column), not k per class."
+        )
     if args.unscaled:
         notes.append(
             "Unscaled features, as the tables hold them, for every method; the "
@@ -314,7 +343,8 @@ def main():
         args.name,
         "Real tables, few labels: defaults against the peers"
         + (f", {args.rows} rows of each" if args.rows is not None else "")
-        + (", unscaled features" if args.unscaled else ""),
+        + (", unscaled features" if args.unscaled else "")
+        + (", labelled rows drawn at random" if args.random_labels else ""),
         ["table", "labels per class"] + methods + ["n_layers_ chosen"],
         rows,
         notes,
