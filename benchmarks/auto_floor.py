@@ -130,9 +130,19 @@ def one(name, per_class, seed):
     )
 
 
-def choose(scores, floor):
-    """Index of the candidate that select_n_layers takes under ``floor``."""
-    eligible = [i for i in range(len(scores)) if scores[i, 3] >= floor]
+def choose(scores, floor, one_shot=False):
+    """Index of the candidate that select_n_layers takes under ``floor``.
+
+    ``one_shot``: every class has a single labelled sample, where
+    select_n_layers takes the largest eligible candidate that keeps
+    ``AUTO_ONE_SHOT_VARIANCE_KEPT`` of the variance.
+    """
+    from sklearn_diffres import AUTO_ONE_SHOT_VARIANCE_KEPT
+
+    eligible = [0] + [i for i in range(1, len(scores)) if scores[i, 3] >= floor]
+    if one_shot:
+        keep = [i for i in eligible if scores[i, 3] >= AUTO_ONE_SHOT_VARIANCE_KEPT]
+        return max([0] + keep)
     return min(eligible, key=lambda i: (-scores[i, 1], scores[i, 2], i))
 
 
@@ -156,7 +166,10 @@ def main():
         for k in args.per_class:
             runs = [r for r in results if r[:2] == (name, k)]
             values = [np.mean([r[4] for r in runs]), np.mean([r[3][0] for r in runs])]
-            values += [np.mean([r[3][choose(r[2], f)] for r in runs]) for f in FLOORS]
+            values += [
+                np.mean([r[3][choose(r[2], f, one_shot=k == 1)] for r in runs])
+                for f in FLOORS
+            ]
             values.append(np.mean([r[3].max() for r in runs]))
             columns.append(values)
             kept = np.median([r[2][-1, 3] for r in runs])
