@@ -10,11 +10,12 @@ so it may rate flattened features as well as the raw ones, while the network,
 which reads them at their scale, is then near chance. ``AUTO_MIN_VARIANCE_KEPT``
 rules out the candidates whose diffused inputs keep less than that share of
 the variance. This script measures which floor to use: per data set and label
-draw it fits the defaults once (for the criterion's scores and the variance
-each candidate keeps) and the network with every candidate number of layers
-fixed; the choice under each floor is then read off the scores, as
-``select_n_layers`` makes it (best leave-one-out accuracy, then the smaller
-squared error, then fewer layers, among the candidates above the floor).
+draw it fits the defaults for one epoch (the criterion's scores and the
+variance each candidate keeps come before training) and the network with every candidate number of layers
+fixed; the choice under each floor is then read off the scores by the
+package's own rule (``_auto.choose_candidate``: best leave-one-out accuracy,
+then the smaller squared error, then fewer layers, among the candidates above
+the floor).
 
 Data: scikit-learn's generators (Gaussian features with a linear boundary at
 60 to 2,000 rows, ``make_classification``, ``make_hastie_10_2``, ``make_blobs``,
@@ -109,8 +110,9 @@ def one(name, per_class, seed):
     unl, lab = y_semi == -1, y_semi != -1
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        scores = DiffusionResNetClassifier(random_state=seed).fit(X, y_semi)
-        scores = scores.n_layers_scores_
+        # The criterion's scores come before training: one epoch is enough.
+        scores = DiffusionResNetClassifier(random_state=seed, max_epochs=1)
+        scores = scores.fit(X, y_semi).n_layers_scores_
         accuracy = [
             (
                 DiffusionResNetClassifier(n_layers=t, random_state=seed)
@@ -130,22 +132,6 @@ def one(name, per_class, seed):
     )
 
 
-def choose(scores, floor, one_shot=False):
-    """Index of the candidate that select_n_layers takes under ``floor``.
-
-    ``one_shot``: every class has a single labelled sample, where
-    select_n_layers takes the largest eligible candidate that keeps
-    ``AUTO_ONE_SHOT_VARIANCE_KEPT`` of the variance.
-    """
-    from sklearn_diffres import AUTO_ONE_SHOT_VARIANCE_KEPT
-
-    eligible = [0] + [i for i in range(1, len(scores)) if scores[i, 3] >= floor]
-    if one_shot:
-        keep = [i for i in eligible if scores[i, 3] >= AUTO_ONE_SHOT_VARIANCE_KEPT]
-        return max([0] + keep)
-    return min(eligible, key=lambda i: (-scores[i, 1], scores[i, 2], i))
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--draws", type=int, default=6)
@@ -153,7 +139,7 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from sklearn_diffres._auto import AUTO_MIN_VARIANCE_KEPT
+    from sklearn_diffres._auto import AUTO_MIN_VARIANCE_KEPT, choose_candidate
 
     jobs = [(n, k, s) for n in DATA for k in args.per_class for s in range(args.draws)]
     results = Parallel(n_jobs=args.n_jobs)(delayed(one)(*j) for j in jobs)
@@ -167,7 +153,7 @@ def main():
             runs = [r for r in results if r[:2] == (name, k)]
             values = [np.mean([r[4] for r in runs]), np.mean([r[3][0] for r in runs])]
             values += [
-                np.mean([r[3][choose(r[2], f, one_shot=k == 1)] for r in runs])
+                np.mean([r[3][choose_candidate(r[2], k == 1, f)] for r in runs])
                 for f in FLOORS
             ]
             values.append(np.mean([r[3].max() for r in runs]))

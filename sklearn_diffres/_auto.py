@@ -252,17 +252,28 @@ def select_n_layers(
         kept = variance / initial if initial > 0 else 1.0
         scores.append((n_layers, *loo_discriminant_scores(F, y, n_classes), kept))
     scores = np.array(scores)
-    # Among the first candidate (no diffusion) and those that keep enough
-    # variance: best accuracy, then the smaller squared error, then fewer layers.
+    one_shot = np.bincount(y, minlength=n_classes).max() == 1
+    best = choose_candidate(scores, one_shot)
+    return int(scores[best, 0]), scores
+
+
+def choose_candidate(scores, one_shot, min_variance_kept=None):
+    """Row of ``scores`` (as :func:`select_n_layers` returns them) to take.
+
+    Among the first candidate (no diffusion) and those that keep at least
+    ``min_variance_kept`` of the variance (default ``AUTO_MIN_VARIANCE_KEPT``):
+    the best leave-one-out accuracy, then the smaller squared error, then
+    fewer layers. With ``one_shot`` (one labelled sample per class, where
+    leave-one-out cannot score anything): the largest of them that keeps
+    ``AUTO_ONE_SHOT_VARIANCE_KEPT``.
+    """
+    if min_variance_kept is None:
+        min_variance_kept = AUTO_MIN_VARIANCE_KEPT
     eligible = [0] + [
-        i for i in range(1, len(scores)) if scores[i, 3] >= AUTO_MIN_VARIANCE_KEPT
+        i for i in range(1, len(scores)) if scores[i, 3] >= min_variance_kept
     ]
-    counts = np.bincount(y, minlength=n_classes)
-    if counts.max() == 1:
-        # One labelled sample per class: leave-one-out cannot score anything.
-        best = max(
+    if one_shot:
+        return max(
             [0] + [i for i in eligible if scores[i, 3] >= AUTO_ONE_SHOT_VARIANCE_KEPT]
         )
-    else:
-        best = min(eligible, key=lambda i: (-scores[i, 1], scores[i, 2], i))
-    return int(scores[best, 0]), scores
+    return min(eligible, key=lambda i: (-scores[i, 1], scores[i, 2], i))
