@@ -88,6 +88,7 @@ def main():
                 few_labels(y, k, np.random.RandomState(s)) for s in range(args.draws)
             ]
             unlabelled = [y_semi == -1 for y_semi in draws]
+            every_y = np.tile(y, len(draws))  # y once per draw, as the pooled rows
             defaults = [ours(X, y_semi, s) for s, y_semi in enumerate(draws)]
             row = [name, k]
             for peer, params in PEERS.items():
@@ -108,19 +109,15 @@ def main():
                     [1 - r[u].mean() for (_, r), u in zip(given, unlabelled)]
                 )
                 # Pooled over the draws: the rows reached in each draw, counted once.
-                hits = np.array(
-                    [((p == y) & u & r).sum() for (p, r), u in zip(given, unlabelled)]
+                reached_rows = np.concatenate(
+                    [u & r for (_, r), u in zip(given, unlabelled)]
                 )
-                ours_hits = np.array(
-                    [
-                        ((d == y) & u & r).sum()
-                        for (_, r), d, u in zip(given, defaults, unlabelled)
-                    ]
-                )
-                n_reached = sum((u & r).sum() for (_, r), u in zip(given, unlabelled))
                 shifts[peer].append((name, k, acc_r - acc))
-                if n_reached:
-                    peer_r, ours_r = hits.sum() / n_reached, ours_hits.sum() / n_reached
+                if reached_rows.any():
+                    peer_r = accuracy(
+                        every_y, np.concatenate([p for p, _ in given]), reached_rows
+                    )
+                    ours_r = accuracy(every_y, np.concatenate(defaults), reached_rows)
                     reached[peer].append((name, k, peer_r, ours_r))
                     on_reached = f"{peer_r:.3f} / {ours_r:.3f}"
                 else:
