@@ -15,7 +15,9 @@ variance each candidate keeps come before training) and the network with every c
 fixed; the choice under each floor is then read off the scores by the
 package's own rule (``_auto.choose_candidate``: best leave-one-out accuracy,
 then the smaller squared error, then fewer layers, among the candidates above
-the floor).
+the floor). Every floor column also applies the package's floor on the
+separation of the classes (``AUTO_MIN_SEPARATION_KEPT``); the column
+"neither floor" drops both.
 
 Data: scikit-learn's generators (Gaussian features with a linear boundary at
 60 to 2,000 rows, ``make_classification``, ``make_hastie_10_2``, ``make_blobs``,
@@ -139,19 +141,26 @@ def main():
     parser.add_argument("--n-jobs", type=int, default=2)
     args = parser.parse_args()
     os.environ.setdefault("OMP_NUM_THREADS", "1")
-    from sklearn_diffres._auto import AUTO_MIN_VARIANCE_KEPT, choose_candidate
+    from sklearn_diffres._auto import (
+        AUTO_MIN_SEPARATION_KEPT,
+        AUTO_MIN_VARIANCE_KEPT,
+        choose_candidate,
+    )
 
     jobs = [(n, k, s) for n in DATA for k in args.per_class for s in range(args.draws)]
     results = Parallel(n_jobs=args.n_jobs)(delayed(one)(*j) for j in jobs)
 
     header = ["data", "labels per class", "LogisticRegression", "n_layers=0"]
-    header += [f"floor {f:g}" for f in FLOORS]
+    header += ["neither floor"] + [f"floor {f:g}" for f in FLOORS]
     header += ["best fixed n_layers per draw", "variance kept by 200 layers"]
     rows, columns = [], []
     for name in DATA:
         for k in args.per_class:
             runs = [r for r in results if r[:2] == (name, k)]
             values = [np.mean([r[4] for r in runs]), np.mean([r[3][0] for r in runs])]
+            values.append(
+                np.mean([r[3][choose_candidate(r[2], k == 1, 0.0, 0.0)] for r in runs])
+            )
             values += [
                 np.mean([r[3][choose_candidate(r[2], k == 1, f)] for r in runs])
                 for f in FLOORS
@@ -164,9 +173,12 @@ def main():
     rows.append(["mean", "", *(f"{v:.3f}" for v in means), ""])
     notes = [
         f"floor f: the accuracy of the candidate n_layers='auto' chooses when "
-        f"candidates keeping less than f of the inputs' variance are ruled out; "
-        f"floor 0 is the criterion without the rule. The package uses "
-        f"AUTO_MIN_VARIANCE_KEPT = {AUTO_MIN_VARIANCE_KEPT:g}.",
+        f"candidates keeping less than f of the inputs' variance are ruled out, "
+        f"and (in every floor column) those that keep less than "
+        f"AUTO_MIN_SEPARATION_KEPT = {AUTO_MIN_SEPARATION_KEPT:g} of a class "
+        f"pair's squared centroid distance; neither floor: the criterion "
+        f"without either rule. The package uses AUTO_MIN_VARIANCE_KEPT = "
+        f"{AUTO_MIN_VARIANCE_KEPT:g}.",
         "Variance kept by 200 layers: median over the draws of the diffused "
         "inputs' total variance over the raw inputs' (the graph of the defaults).",
         f"{args.draws} label draws per data set and labels per class (the data "

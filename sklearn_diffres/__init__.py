@@ -3,7 +3,12 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
-from ._auto import AUTO_MIN_VARIANCE_KEPT, AUTO_N_LAYERS, AUTO_ONE_SHOT_VARIANCE_KEPT
+from ._auto import (
+    AUTO_MIN_SEPARATION_KEPT,
+    AUTO_MIN_VARIANCE_KEPT,
+    AUTO_N_LAYERS,
+    AUTO_ONE_SHOT_VARIANCE_KEPT,
+)
 from ._classifier import DiffusionResNetClassifier
 from ._graph import diffusion_graph, normalize_adjacency
 from ._laplacian import graph_laplacian
@@ -17,6 +22,7 @@ from ._utils import unlabelled_mask
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AUTO_MIN_SEPARATION_KEPT",
     "AUTO_MIN_VARIANCE_KEPT",
     "AUTO_N_LAYERS",
     "AUTO_ONE_SHOT_VARIANCE_KEPT",

@@ -113,12 +113,14 @@ class DiffusionResNetClassifier(
     n_layers_ : int
         The number of diffusion layers used: ``n_layers``, or what 'auto'
         chose.
-    n_layers_scores_ : ndarray of shape (len(AUTO_N_LAYERS), 4)
+    n_layers_scores_ : ndarray of shape (len(AUTO_N_LAYERS), 5)
         Only with ``n_layers='auto'``: per candidate number of layers (first
         column), the leave-one-out accuracy and squared error of the
-        criterion, and the share of the inputs' variance that diffusion
-        keeps (candidates under ``AUTO_MIN_VARIANCE_KEPT``, 0.01, are not
-        chosen).
+        criterion, the share of the inputs' variance that diffusion keeps,
+        and the smallest share, over pairs of classes, of the squared
+        distance between their labelled centroids that it keeps (candidates
+        under ``AUTO_MIN_VARIANCE_KEPT`` or ``AUTO_MIN_SEPARATION_KEPT``,
+        both 0.01, are not chosen).
     transduction_ : ndarray of shape (n_samples,)
         Label given to every fitted sample.
     label_distributions_ : ndarray of shape (n_samples, n_classes)
