@@ -8,6 +8,7 @@ from ._auto import (
     AUTO_MIN_VARIANCE_KEPT,
     AUTO_N_LAYERS,
     AUTO_ONE_SHOT_VARIANCE_KEPT,
+    AUTO_UNLABELLED_N_LAYERS,
 )
 from ._classifier import DiffusionResNetClassifier
 from ._graph import diffusion_graph, normalize_adjacency
@@ -26,6 +27,7 @@ __all__ = [
     "AUTO_MIN_VARIANCE_KEPT",
     "AUTO_N_LAYERS",
     "AUTO_ONE_SHOT_VARIANCE_KEPT",
+    "AUTO_UNLABELLED_N_LAYERS",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
     "GRADIENT_CLIP_NORM",

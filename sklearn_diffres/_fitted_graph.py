@@ -98,7 +98,7 @@ class FittedGraph:
     }
 
     #: The estimators' parameter constraints of the graph parameters (but
-    #: ``n_layers``, which only the classifier may set to 'auto').
+    #: ``n_layers``, which each estimator constrains: both take 'auto').
     CONSTRAINTS = {
         "n_neighbors": [Interval(Integral, 1, None, closed="left")],
         "sigma": [Interval(Integral, 1, None, closed="left")],

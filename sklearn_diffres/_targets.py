@@ -11,7 +11,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.preprocessing import LabelEncoder
 from sklearn.utils import check_array, column_or_1d
 from sklearn.utils.class_weight import compute_class_weight
-from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.multiclass import check_classification_targets, type_of_target
 from sklearn.utils.validation import _check_sample_weight
 
 from ._utils import unlabelled_mask
@@ -67,6 +67,40 @@ def check_targets(X, y):
             "classes."
         )
     return np.flatnonzero(labelled), encoder, encoder.transform(y[labelled])
+
+
+def criterion_labels(y, n_samples):
+    """The class labels in a transformer's ``y`` that ``n_layers='auto'`` can
+    choose with: ``(labelled indices, class codes, n_classes)``, or None.
+
+    None when ``y`` is None, is not one target per sample (a 2-d ``y``), or
+    its labelled targets (``-1`` marks the others, as for the classifier)
+    are not the labels of at least two classes: no labels, one class, or
+    regression targets, which a transformer in a regression pipeline is
+    given. Raises when ``y``'s length differs from ``X``'s, or its labels mix
+    strings with numbers.
+    """
+    if y is None:
+        return None
+    y = np.asarray(y)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.ravel()
+    if y.ndim != 1:
+        return None
+    if y.shape[0] != n_samples:
+        raise ValueError(
+            f"y has {y.shape[0]} samples but X has {n_samples}; they must match."
+        )
+    labelled = ~unlabelled_mask(y)
+    if not labelled.any():
+        return None
+    _check_label_types(y[labelled])
+    if type_of_target(y[labelled]) not in ("binary", "multiclass"):
+        return None
+    classes, codes = np.unique(y[labelled], return_inverse=True)
+    if len(classes) < 2:
+        return None
+    return np.flatnonzero(labelled), codes, len(classes)
 
 
 def _check_every_class_trains(y_tr, n_classes, classes, how):

@@ -193,7 +193,7 @@ def test_nndescent_recall_against_exact():
     # as the exact one does, within 5% of how far diffusion moves them.
     from sklearn_diffres import DiffusionTransformer
 
-    kw = dict(n_neighbors=k, sigma=3, random_state=0)
+    kw = dict(n_neighbors=k, sigma=3, n_layers=20, random_state=0)
     fitted = DiffusionTransformer(neighbors_algorithm="nndescent", **kw).fit(X)
     exact_fit = DiffusionTransformer(neighbors_algorithm="exact", **kw).fit(X)
     for got, want, start in [
