@@ -75,10 +75,10 @@ def criterion_labels(y, n_samples):
 
     None when ``y`` is None, is not one target per sample (a 2-d ``y``), or
     its labelled targets (``-1`` marks the others, as for the classifier)
-    are not the labels of at least two classes: no labels, one class, or
-    regression targets, which a transformer in a regression pipeline is
-    given. Raises when ``y``'s length differs from ``X``'s, or its labels mix
-    strings with numbers.
+    are not the labels of at least two classes: no labels, one class (with a
+    warning: -1 may be a class of the user's), or regression targets, which
+    a transformer in a regression pipeline is given. Raises when ``y``'s
+    length differs from ``X``'s, or its labels mix strings with numbers.
     """
     if y is None:
         return None
@@ -99,6 +99,13 @@ def criterion_labels(y, n_samples):
         return None
     classes, codes = np.unique(y[labelled], return_inverse=True)
     if len(classes) < 2:
+        warnings.warn(
+            f"y's labelled samples are all of one class ({classes[0]!r}), so "
+            "n_layers='auto' has nothing to choose with and takes "
+            "AUTO_UNLABELLED_N_LAYERS steps. -1 marks unlabelled samples: if "
+            "-1 is one of your classes, recode it.",
+            UserWarning,
+        )
         return None
     return np.flatnonzero(labelled), codes, len(classes)
 

@@ -50,11 +50,13 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     Parameters
     ----------
     n_neighbors : int, default=20
-        Number of nearest other samples each sample is joined to. Without
-        labels to choose the number of steps with, a denser graph than the
-        classifier's default (10) smooths more per step: on two moons 20
-        steps over this graph double the distance-diameter ratio, over a
-        6-neighbour graph they lower it.
+        Number of nearest other samples each sample is joined to. A denser
+        graph than the classifier's default (10) smooths more per step:
+        with 'auto' choosing from labels, the two did as well on the 13
+        benchmark tables (means within 0.001), but without labels the 2
+        steps of 'auto' raise the distance-diameter ratio of two moons over
+        this graph (0.0046 to 0.0059) and lower it over a 10-neighbour one
+        (to 0.0032).
     {sigma=10}
     {step_size}
     n_layers : int or 'auto', default='auto'

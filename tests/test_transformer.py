@@ -304,7 +304,11 @@ def test_auto_without_class_labels_takes_a_fixed_number_of_steps(blobs, targets)
         "two columns": np.c_[X[:, 0] > 0, X[:, 1] > 0].astype(int),
     }[targets]
     diff = DiffusionTransformer(n_neighbors=6, random_state=0)
-    Xt = diff.fit_transform(X, y)
+    if targets == "one class":
+        with pytest.warns(UserWarning, match="all of one class"):
+            Xt = diff.fit_transform(X, y)
+    else:
+        Xt = diff.fit_transform(X, y)
     assert diff.n_layers_ == AUTO_UNLABELLED_N_LAYERS
     assert not hasattr(diff, "n_layers_scores_")
     fixed = DiffusionTransformer(n_neighbors=6, n_layers=AUTO_UNLABELLED_N_LAYERS)
