@@ -284,12 +284,12 @@ def select_n_layers(
             scale > 0, scale, 1.0
         )
         variance = (scale**2).sum()
-        separation = _centroid_distances(Z[labelled], y, n_classes)
+        separation = _centroid_distances(Z[labelled], y)
         if not scores:
             initial, initial_separation = variance, separation
         # Inputs without variance (every row alike) have nothing to lose.
         kept = variance / initial if initial > 0 else 1.0
-        # Neither has a pair of classes whose centroids coincide at first.
+        # A pair whose centroids coincide in the inputs has nothing to lose.
         apart = initial_separation > 0
         separated = (separation[apart] / initial_separation[apart]).min(initial=1.0)
         scores.append(
@@ -301,7 +301,7 @@ def select_n_layers(
     return int(scores[best, 0]), scores
 
 
-def _centroid_distances(F, y, n_classes):
+def _centroid_distances(F, y):
     """Squared distances between the class centroids of the rows ``F``
     (classes ``y``), one per pair of classes present."""
     present = np.unique(y)

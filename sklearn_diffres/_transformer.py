@@ -103,7 +103,7 @@ class DiffusionTransformer(OneToOneFeatureMixin, TransformerMixin, BaseEstimator
     n_layers_ : int
         The number of diffusion steps used: ``n_layers``, or what 'auto'
         chose.
-    n_layers_scores_ : ndarray of shape (len(AUTO_N_LAYERS), 4)
+    n_layers_scores_ : ndarray of shape (len(AUTO_N_LAYERS), 5)
         Only when 'auto' chose from labels: the classifier's criterion per
         candidate (see :class:`DiffusionResNetClassifier`).
     embedding_ : ndarray of shape (n_samples, n_features)
