@@ -58,17 +58,17 @@ of three draws with 5 labels per class; the network trained through them
 reached 0.87 on average, 0.89 with the rule; logistic regression on the
 features ``DiffusionTransformer`` (20 neighbours by default) diffused for
 it, 0.75 and 0.86. On the 100,000 points of ``benchmarks/serving.py``
-(``make_classification``, 10 classes, 100 labels each) 200 layers kept
-0.009 of a pair's distance and the network trained through them reached
-0.40, against 0.68 through the 100 layers now chosen. On the 13 tables, with the classifier's default graph, the
-rule changed no choice (5 draws; offline over 10 draws, none at 0.01 and
-one at 0.03); on ``auto_floor.py``'s data sets it moved the mean of the
-shipped floor by less than 0.001, and alone, without the variance floor, it
-gave 0.824 against 0.804 for the criterion with neither rule. With one
-label per class (where the rule compares the labelled samples themselves)
-it took fewer layers on three tables (13 tables, 5 draws: 0.592 -> 0.595)
-and moved 5 of 60 choices on digits 5-way 1-shot episodes (0.777 -> 0.776,
-read off fixed-layer fits).
+(``make_classification``, 10 classes, 100 labels each) 200 layers kept 0.009
+of a pair's distance and the network trained through them reached 0.40,
+against 0.68 through the 100 layers now chosen. On the 13 tables, with the
+classifier's default graph, the rule changed no choice (5 draws; offline
+over 10 draws, none at 0.01 and one at 0.03); on ``auto_floor.py``'s data
+sets it moved the mean of the shipped floor by less than 0.001, and alone,
+without the variance floor, it gave 0.824 against 0.804 for the criterion
+with neither rule. With one label per class (where the rule compares the
+labelled samples themselves) it took fewer layers on three tables (13
+tables, 5 draws: 0.592 -> 0.595) and moved 5 of 60 choices on digits 5-way
+1-shot episodes (0.777 -> 0.776, read off fixed-layer fits).
 
 With a single labelled sample per class, leave-one-out has nothing to score
 (every candidate gets 0, and the tie went to the smallest squared error,
