@@ -14,7 +14,7 @@ from ._classifier import DiffusionResNetClassifier
 from ._graph import diffusion_graph, normalize_adjacency
 from ._laplacian import graph_laplacian
 from ._neighbors import EXACT_NEIGHBORS_MAX_SAMPLES, EXACT_NEIGHBORS_MAX_WORK
-from ._net import GRADIENT_CLIP_NORM
+from ._net import AUTO_WEIGHT_DECAY, GRADIENT_CLIP_NORM
 from ._polynomial import POLYNOMIAL_TOLERANCE, TRAINING_POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
@@ -28,6 +28,7 @@ __all__ = [
     "AUTO_N_LAYERS",
     "AUTO_ONE_SHOT_VARIANCE_KEPT",
     "AUTO_UNLABELLED_N_LAYERS",
+    "AUTO_WEIGHT_DECAY",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
     "GRADIENT_CLIP_NORM",

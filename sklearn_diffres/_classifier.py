@@ -22,6 +22,7 @@ from ._net import (
     _SkorchSettingsMixin,
     check_device,
     check_optimizer,
+    resolved_weight_decay,
 )
 from ._node_ids import _NodeIdsMixin
 from ._scores import FittedScores
@@ -121,6 +122,9 @@ class DiffusionResNetClassifier(
         distance between their labelled centroids that it keeps (candidates
         under ``AUTO_MIN_VARIANCE_KEPT`` or ``AUTO_MIN_SEPARATION_KEPT``,
         both 0.01, are not chosen).
+    weight_decay_ : float
+        The weight decay the optimizer used: ``weight_decay``, what 'auto'
+        made of it, or ``optimizer__weight_decay`` where that is set.
     transduction_ : ndarray of shape (n_samples,)
         Label given to every fitted sample.
     label_distributions_ : ndarray of shape (n_samples, n_classes)
@@ -195,7 +199,7 @@ class DiffusionResNetClassifier(
         class_weight=None,
         optimizer="sgd",
         lr=0.1,
-        weight_decay=1e-4,
+        weight_decay="auto",
         max_epochs=100,
         early_stopping=False,
         validation_fraction=0.1,
@@ -313,6 +317,10 @@ class DiffusionResNetClassifier(
             validation_mask,
         )
         weights_tr = training_weights(sample_weight, X, tr)
+        self.weight_decay_ = self._routed_params().get(
+            "optimizer__weight_decay",
+            resolved_weight_decay(self.weight_decay, len(tr)),
+        )
 
         X32 = X.astype(np.float32)
         graph, n_layers, scores = training_graph(self, X32, tr, y_tr, seed, previous)

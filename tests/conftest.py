@@ -26,6 +26,24 @@ def cora_path():
     return path
 
 
+@pytest.fixture
+def table():
+    """Loader of a table of ../shared/data/tables.npz: ``table(name)`` gives
+    its standardised features and labels (skips when the data is absent)."""
+    path = os.path.abspath(os.path.join(SHARED_DATA, "tables.npz"))
+    if not os.path.exists(path):
+        pytest.skip(f"tables not found at {path} (they live in ../shared/data)")
+
+    def load(name):
+        from sklearn.preprocessing import StandardScaler
+
+        with np.load(path) as z:
+            X, y = z[f"{name}_X"].astype(np.float64), z[f"{name}_y"]
+        return StandardScaler().fit_transform(X), y
+
+    return load
+
+
 @pytest.fixture(scope="session")
 def imbalanced():
     """Few labels, imbalanced: 40 of one class, 3 of the other, on two
