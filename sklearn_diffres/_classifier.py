@@ -317,9 +317,11 @@ class DiffusionResNetClassifier(
             validation_mask,
         )
         weights_tr = training_weights(sample_weight, X, tr)
+        # Samples of weight 0 do not train the network and do not count.
+        n_trained = len(tr) if weights_tr is None else np.count_nonzero(weights_tr)
         self.weight_decay_ = self._routed_params().get(
             "optimizer__weight_decay",
-            resolved_weight_decay(self.weight_decay, len(tr)),
+            resolved_weight_decay(self.weight_decay, n_trained),
         )
 
         X32 = X.astype(np.float32)

@@ -101,7 +101,8 @@ lr : float, default=0.1
 weight_decay : float or 'auto', default='auto'
     L2 penalty of the optimizer. 'auto': ``AUTO_WEIGHT_DECAY / n`` (0.1 /
     n) with ``n`` the number of labelled samples the network trains on
-    (held-out early-stopping samples excluded), so that the penalty
+    (held-out early-stopping samples and samples of weight 0 excluded),
+    so that the penalty
     weakens as labels accumulate, as the L2 term of a logistic
     regression does (0.1 / n is that of ``LogisticRegression(C=10)``);
     ``weight_decay_`` holds the value used. The paper's few-shot code used

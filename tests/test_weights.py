@@ -84,12 +84,24 @@ def test_sample_weight_routed_through_cross_validation(imbalanced):
             .set_score_request(sample_weight=False)
         )
         routed = cross_validate(
-            clf, X, y_semi, cv=cv, params={"sample_weight": weights}
+            clf,
+            X,
+            y_semi,
+            cv=cv,
+            params={"sample_weight": weights},
+            return_estimator=True,
         )
         ones = cross_validate(
             clf, X, y_semi, cv=cv, params={"sample_weight": np.ones(len(X))}
         )
-    plain = cross_validate(DiffusionResNetClassifier(**PARAMS), X, y_semi, cv=cv)
+    plain = cross_validate(
+        DiffusionResNetClassifier(**PARAMS), X, y_semi, cv=cv, return_estimator=True
+    )
     np.testing.assert_allclose(ones["test_score"], plain["test_score"])
     # The weights reached the fits: the minority is predicted more often.
-    assert not np.allclose(routed["test_score"], plain["test_score"])
+    minority = [
+        (est.transduction_ == 1).mean()
+        for result in (routed, plain)
+        for est in result["estimator"][:1]
+    ]
+    assert minority[0] > minority[1]
