@@ -65,7 +65,7 @@ AUTO_WEIGHT_DECAY = 0.1
 def resolved_weight_decay(weight_decay, n_labelled):
     """The optimizer's weight decay: ``weight_decay``, or for 'auto'
     ``AUTO_WEIGHT_DECAY / n_labelled``."""
-    if isinstance(weight_decay, str) and weight_decay == "auto":
+    if weight_decay == "auto":
         return AUTO_WEIGHT_DECAY / max(n_labelled, 1)
     return float(weight_decay)
 
