@@ -4,6 +4,7 @@
 # SPDX-License-Identifier: BSD-3-Clause
 
 from ._auto import (
+    AUTO_HEDGE_STANDARD_ERRORS,
     AUTO_MIN_SEPARATION_KEPT,
     AUTO_MIN_VARIANCE_KEPT,
     AUTO_N_LAYERS,
@@ -23,6 +24,7 @@ from ._utils import unlabelled_mask
 __version__ = "0.1.0.dev0"
 
 __all__ = [
+    "AUTO_HEDGE_STANDARD_ERRORS",
     "AUTO_MIN_SEPARATION_KEPT",
     "AUTO_MIN_VARIANCE_KEPT",
     "AUTO_N_LAYERS",

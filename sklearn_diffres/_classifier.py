@@ -13,6 +13,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.extmath import softmax
 from sklearn.utils.validation import check_is_fitted
 
+from ._auto import diffusion_is_clear
 from ._docs import fill_doc
 from ._fitted_graph import FittedGraph
 from ._graph import _validate_features
@@ -25,7 +26,7 @@ from ._net import (
     resolved_weight_decay,
 )
 from ._node_ids import _NodeIdsMixin
-from ._scores import FittedScores
+from ._scores import FittedScores, averaged_logits
 from ._targets import (
     check_targets,
     check_validation_mask,
@@ -86,10 +87,16 @@ class DiffusionResNetClassifier(
         (penalised discriminant analysis) on the diffused features (no
         network is trained); when every class has a single labelled
         sample, as many as keep a fifth of the features' variance.
-        ``n_layers_`` holds the choice. The best fixed value ranged from 0
-        to 200 by benchmark table, and 'auto' beat ``n_layers=20`` on
-        average. Many layers run as one Chebyshev polynomial of ``L`` (200
-        layers: about 50 sparse products). The paper's Cora setting is ``n_layers=20,
+        ``n_layers_`` holds the choice. Unless the choice beats no diffusion
+        by more than a standard error of that score
+        (``AUTO_HEDGE_STANDARD_ERRORS``; not judged with one labelled sample
+        per class), the network without diffusion is trained too and the two
+        networks' class probabilities are averaged
+        (``net_without_diffusion_``): with a few labels the choice is
+        uncertain. The best fixed value ranged from 0 to 200 by benchmark
+        table, and 'auto' beat ``n_layers=20`` on average. Many layers run
+        as one Chebyshev polynomial of ``L`` (200 layers: about 50 sparse
+        products). The paper's Cora setting is ``n_layers=20,
         step_size=0.25, dropout=0.25``.
     {network}
     {training}
@@ -138,6 +145,12 @@ class DiffusionResNetClassifier(
         the training history. The graph is released from the module after
         fit (pickles stay small): predict with the estimator and continue
         training with ``warm_start=True``, not through ``net_``.
+    net_without_diffusion_ : skorch.NeuralNetClassifier or None
+        With ``n_layers='auto'`` where the evidence for its choice was within
+        a standard error: the same network trained without diffusion, whose
+        class probabilities are averaged with those of ``net_``
+        (``transduction_``, ``predict_proba`` and ``predict`` use the
+        average; ``decision_function`` gives its logarithm). None otherwise.
     {features_in}
 
     See Also
@@ -340,14 +353,40 @@ class DiffusionResNetClassifier(
         va = None if va is None else nodes[va]
         split = (tr, y_tr, va, y_va)
         self.net_ = train_network(self, graph, split, weights_tr, seed, previous)
+        # Where the evidence for its choice is within noise (a few labelled
+        # samples), 'auto' hedges: the same network trained without
+        # diffusion has an equal say.
+        self.net_without_diffusion_ = None
+        self._plain_scores = None
+        # With one labelled sample per class the criterion scored nothing
+        # and the one-shot rule chose: no margin to judge.
+        criterion = getattr(self, "n_layers_scores_", None)
+        if (
+            self.n_layers == "auto"
+            and criterion is not None
+            and np.bincount(y_tr).max() > 1
+            and not diffusion_is_clear(criterion, n_layers, len(tr))
+        ):
+            plain_previous = None if previous is None else previous["plain"]
+            self.net_without_diffusion_ = train_network(
+                self, graph, split, weights_tr, seed, plain_previous, n_layers=0
+            )
+            self._plain_scores = self.net_without_diffusion_.module_.scores(graph.fit_X)
 
         # Scores of every node before diffusion, in eval mode; then the
         # diffusion in class space (exact, see DiffResNetModule).
         self._scores = FittedScores(graph, self.net_.module_.scores(graph.fit_X))
-        logits = self._scores.diffused[nodes]
-        self.label_distributions_ = softmax(logits.astype(np.float64))
+        logits = self._node_scores(nodes)
+        self.label_distributions_ = softmax(logits)
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
         return self
+
+    def _node_scores(self, nodes):
+        """Logits (float64) of the fitted ``nodes``."""
+        plain = self._plain_scores
+        return averaged_logits(
+            self._scores.diffused[nodes], None if plain is None else plain[nodes]
+        )
 
     def _new_logits(self, X, adjacency):
         check_is_fitted(self)
@@ -355,7 +394,11 @@ class DiffusionResNetClassifier(
             return self._node_logits(X, adjacency)
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
-        return self._scores.new(X, self.net_.module_.scores(X), adjacency)
+        logits = self._scores.new(X, self.net_.module_.scores(X), adjacency)
+        plain = self.net_without_diffusion_
+        return averaged_logits(
+            logits, None if plain is None else plain.module_.scores(X)
+        )
 
     @fill_doc
     def decision_function(self, X, adjacency=None):
@@ -369,8 +412,10 @@ class DiffusionResNetClassifier(
         -------
         scores : ndarray of shape (n_samples,) or (n_samples, n_classes)
             Logits; for two classes, the logit of the second minus the first.
+            With ``net_without_diffusion_``, the logarithm of the averaged
+            class probabilities stands for the logits.
         """
-        logits = self._new_logits(X, adjacency).astype(np.float64)
+        logits = self._new_logits(X, adjacency)
         if len(self.classes_) == 2:
             return logits[:, 1] - logits[:, 0]
         return logits
@@ -388,7 +433,7 @@ class DiffusionResNetClassifier(
         proba : ndarray of shape (n_samples, n_classes)
             Rows are finite and sum to 1.
         """
-        return softmax(self._new_logits(X, adjacency).astype(np.float64))
+        return softmax(self._new_logits(X, adjacency))
 
     @fill_doc
     def predict(self, X, adjacency=None):

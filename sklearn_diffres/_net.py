@@ -454,11 +454,14 @@ class _GraphNet(NeuralNetClassifier):
         return loss
 
 
-def build_net(estimator, n_features, n_classes, valid_idx, valid_y, weights):
+def build_net(
+    estimator, n_features, n_classes, valid_idx, valid_y, weights, n_layers=None
+):
     """The skorch net for ``estimator``'s parameters and fitted graph.
 
     ``weights`` are the loss's class weights by class code (or None); with
     ``valid_idx`` the paper's early stopping watches those nodes.
+    ``n_layers`` overrides ``estimator.n_layers_``.
     """
     optimizer = _OPTIMIZERS.get(estimator.optimizer, estimator.optimizer)
     extra = {"optimizer__weight_decay": estimator.weight_decay_}
@@ -489,7 +492,7 @@ def build_net(estimator, n_features, n_classes, valid_idx, valid_y, weights):
         module__n_features=n_features,
         module__n_classes=n_classes,
         module__step_size=estimator.diffusion_.step_size_,
-        module__n_layers=estimator.n_layers_,
+        module__n_layers=estimator.n_layers_ if n_layers is None else n_layers,
         module__lambda_max=estimator.diffusion_.lambda_max_,
         module__dropout=estimator.dropout,
         module__residual_block=estimator.residual_block,

@@ -90,4 +90,4 @@ class _NodeIdsMixin:
                 "no new rows, and no adjacency to pass."
             )
         ids = node_ids(X, len(self._graph.nodes))
-        return self._scores.diffused[self._graph.nodes[ids]].copy()
+        return self._node_scores(self._graph.nodes[ids])

@@ -3,6 +3,32 @@
 # Authors: The sklearn-diffres developers
 # SPDX-License-Identifier: BSD-3-Clause
 
+import numpy as np
+from sklearn.utils.extmath import softmax
+
+
+def averaged_logits(logits, plain=None):
+    """Logits (float64) of the mean of two networks' class probabilities.
+
+    ``logits`` are the diffusion network's, ``plain`` those of the network
+    without diffusion that ``n_layers='auto'`` trains beside it, or None:
+    then ``logits`` as they are. The result is the logarithm of the averaged
+    probabilities, so that its softmax is their average.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from sklearn_diffres._scores import averaged_logits
+    >>> a, b = np.array([[0.0, 2.0]]), np.array([[2.0, 0.0]])
+    >>> np.exp(averaged_logits(a, b)).round(3)
+    array([[0.5, 0.5]])
+    """
+    logits = np.asarray(logits, dtype=np.float64)
+    if plain is None:
+        return logits
+    mean = (softmax(logits) + softmax(np.asarray(plain, dtype=np.float64))) / 2
+    return np.log(np.maximum(mean, np.finfo(np.float64).tiny))
+
 
 class FittedScores:
     """Class scores of every fitted node, before and after diffusion.

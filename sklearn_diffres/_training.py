@@ -31,9 +31,11 @@ def warm_state(estimator, X, classes):
     None when it is not fitted. Raises when ``X``'s number of features or
     the new ``classes`` differ from the fitted ones. Otherwise a dict:
     ``same_X(X32)`` (whether the fitted graph can be reused
-    for ``X32``: same rows and graph settings) and ``restore(net)``, which
+    for ``X32``: same rows and graph settings), ``restore(net)``, which
     loads the fitted weights into a new net, and the optimizer's state
-    (momentum, Adam's moments) when the optimizer class is the same.
+    (momentum, Adam's moments) when the optimizer class is the same, and
+    ``plain``: the same for the fitted network without diffusion
+    (``net_without_diffusion_``), or None where there is none.
     """
     if not hasattr(estimator, "net_"):
         return None
@@ -69,14 +71,20 @@ def warm_state(estimator, X, classes):
             return (X32 != fitted_X).nnz == 0
         return np.array_equal(X32, fitted_X)
 
-    def restore(net):
-        net.module_.load_state_dict(old_net.module_.state_dict())
-        if type(net.optimizer_) is type(old_net.optimizer_):
-            state = old_net.optimizer_.state_dict()["state"]
-            groups = net.optimizer_.state_dict()["param_groups"]
-            net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
+    def restorer(old):
+        def restore(net):
+            net.module_.load_state_dict(old.module_.state_dict())
+            if type(net.optimizer_) is type(old.optimizer_):
+                state = old.optimizer_.state_dict()["state"]
+                groups = net.optimizer_.state_dict()["param_groups"]
+                net.optimizer_.load_state_dict({"state": state, "param_groups": groups})
 
-    return {"same_X": same_X, "restore": restore}
+        return restore
+
+    # The network without diffusion of n_layers='auto', if there was one.
+    old_plain = getattr(estimator, "net_without_diffusion_", None)
+    plain = None if old_plain is None else {"restore": restorer(old_plain)}
+    return {"same_X": same_X, "restore": restorer(old_net), "plain": plain}
 
 
 def training_graph(estimator, X32, tr, y_tr, seed, previous):
@@ -137,21 +145,22 @@ def _raise_if_interrupted(net, max_epochs):
         )
 
 
-def train_network(estimator, graph, split, weights_tr, seed, previous):
+def train_network(estimator, graph, split, weights_tr, seed, previous, n_layers=None):
     """Train ``estimator``'s network on the nodes of ``graph``.
 
     ``split`` is ``(tr, y_tr, va, y_va)``: training nodes and their class
     codes, and the early-stopping ones (None without). ``weights_tr`` are the
     training samples' weights (or None), ``previous`` what a warm start
-    carries over (see :func:`warm_state`). Returns the trained skorch net in
-    eval mode, its module without the graph (the estimator's fitted graph
-    holds it; pickles stay small).
+    carries over (see :func:`warm_state`); ``n_layers`` overrides
+    ``estimator.n_layers_`` (0: the network without diffusion). Returns the
+    trained skorch net in eval mode, its module without the graph (the
+    estimator's fitted graph holds it; pickles stay small).
     """
     tr, y_tr, va, y_va = split
     X_nodes = graph.fit_X
     n_classes = len(estimator.classes_)
     weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)
-    net = build_net(estimator, X_nodes.shape[1], n_classes, va, y_va, weights)
+    net = build_net(estimator, X_nodes.shape[1], n_classes, va, y_va, weights, n_layers)
     if weights_tr is not None:
         net.set_params(train_weight=torch.as_tensor(weights_tr))
     proto = None
