@@ -150,7 +150,9 @@ class DiffusionResNetClassifier(
         a standard error: the same network trained without diffusion, whose
         class probabilities are averaged with those of ``net_``
         (``transduction_``, ``predict_proba`` and ``predict`` use the
-        average; ``decision_function`` gives its logarithm). None otherwise.
+        average; ``decision_function`` gives its logarithm). It trains with
+        copies of ``callbacks``: the callback objects you pass describe
+        ``net_``. None otherwise.
     {features_in}
 
     See Also

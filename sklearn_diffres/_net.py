@@ -461,7 +461,8 @@ def build_net(
 
     ``weights`` are the loss's class weights by class code (or None); with
     ``valid_idx`` the paper's early stopping watches those nodes.
-    ``n_layers`` overrides ``estimator.n_layers_``.
+    ``n_layers`` overrides ``estimator.n_layers_`` (for the network without
+    diffusion, which takes copies of the user's callbacks).
     """
     optimizer = _OPTIMIZERS.get(estimator.optimizer, estimator.optimizer)
     extra = {"optimizer__weight_decay": estimator.weight_decay_}
@@ -484,7 +485,12 @@ def build_net(
         )
     else:
         callbacks.append(("lowest_training_loss", _LowestTrainingLoss()))
-    callbacks.extend(estimator.callbacks or [])
+    user_callbacks = estimator.callbacks or []
+    if n_layers is not None:
+        # The second network of n_layers='auto' gets copies: the user's
+        # callback objects describe net_, not both trainings in turn.
+        user_callbacks = copy.deepcopy(user_callbacks)
+    callbacks.extend(user_callbacks)
     # The user's skorch settings win over the defaults above.
     extra.update(estimator._routed_params())
     return _GraphNet(

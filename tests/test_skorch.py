@@ -158,3 +158,30 @@ def test_warm_start_on_new_rows_and_its_errors(data):
         warm.fit(X, np.where(y == 2, 1, y))
     with pytest.raises(ValueError, match="warm_start=True .* takes 2 features"):
         warm.fit(np.hstack([X, X]), y)
+
+
+class TrainingCounter(Callback):
+    """Counts the trainings it sees (never reset)."""
+
+    def on_train_begin(self, net, **kwargs):
+        self.trainings_ = getattr(self, "trainings_", 0) + 1
+
+
+def test_user_callbacks_describe_the_diffusion_network():
+    # Where n_layers='auto' averages in the network without diffusion (wine,
+    # 5 labels per class), that network trains with a copy of the callbacks:
+    # the object the user passed saw one training, net_'s.
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+    from test_classifier import few_labels
+
+    X, y = load_wine(return_X_y=True)
+    X = StandardScaler().fit_transform(X)
+    counter = TrainingCounter()
+    clf = DiffusionResNetClassifier(
+        callbacks=[("counter", counter)], max_epochs=5, random_state=0
+    ).fit(X, few_labels(y, 5, 0))
+    assert clf.net_without_diffusion_ is not None
+    assert counter.trainings_ == 1
+    assert dict(clf.net_.callbacks_)["counter"] is counter
+    assert dict(clf.net_without_diffusion_.callbacks_)["counter"] is not counter
