@@ -335,9 +335,13 @@ def select_n_layers(
             (n_layers, *loo_discriminant_scores(F, y, n_classes), kept, separated)
         )
     scores = np.array(scores)
-    one_shot = np.bincount(y, minlength=n_classes).max() == 1
-    best = choose_candidate(scores, one_shot)
+    best = choose_candidate(scores, _one_shot(y))
     return int(scores[best, 0]), scores
+
+
+def _one_shot(y):
+    """Whether every class among the codes ``y`` has a single sample."""
+    return np.bincount(y).max() == 1
 
 
 def _centroid_distances(F, y):
@@ -379,24 +383,27 @@ def choose_candidate(
     return min(eligible, key=lambda i: (-scores[i, 1], scores[i, 2], i))
 
 
-def diffusion_is_clear(scores, n_layers, n_labelled):
-    """Whether the criterion's evidence for ``n_layers`` layers is clear.
+def diffusion_is_clear(scores, n_layers, y):
+    """Whether the criterion's choice of ``n_layers`` layers stands alone.
 
     True when the leave-one-out accuracy of ``n_layers`` (a row of
-    ``scores``, as :func:`select_n_layers` returns them) beats that of no
-    diffusion by more than ``AUTO_HEDGE_STANDARD_ERRORS`` binomial standard
-    errors of the latter over ``n_labelled`` samples; True for 0 layers.
+    ``scores``, as :func:`select_n_layers` returns them for the class codes
+    ``y`` of the samples it scored) beats that of no diffusion by more than
+    ``AUTO_HEDGE_STANDARD_ERRORS`` binomial standard errors of the latter
+    over ``len(y)`` samples. True for 0 layers, and with one sample per class,
+    where nothing was scored and the one-shot rule chose.
 
     Examples
     --------
     >>> import numpy as np
     >>> from sklearn_diffres._auto import diffusion_is_clear
     >>> scores = np.array([[0, 0.8, 1.0, 1.0, 1.0], [5, 0.9, 1.0, 1.0, 1.0]])
-    >>> diffusion_is_clear(scores, 5, 10), diffusion_is_clear(scores, 5, 400)
+    >>> few, many = np.repeat([0, 1], 5), np.repeat([0, 1], 200)
+    >>> diffusion_is_clear(scores, 5, few), diffusion_is_clear(scores, 5, many)
     (False, True)
     """
-    if n_layers == 0:
+    if n_layers == 0 or _one_shot(y):
         return True
     without, chosen = scores[0, 1], scores[scores[:, 0] == n_layers, 1][0]
-    error = np.sqrt(without * (1 - without) / max(n_labelled, 1))
+    error = np.sqrt(without * (1 - without) / len(y))
     return bool(chosen - without > AUTO_HEDGE_STANDARD_ERRORS * error)

@@ -360,14 +360,11 @@ class DiffusionResNetClassifier(
         # diffusion has an equal say.
         self.net_without_diffusion_ = None
         self._plain_scores = None
-        # With one labelled sample per class the criterion scored nothing
-        # and the one-shot rule chose: no margin to judge.
         criterion = getattr(self, "n_layers_scores_", None)
         if (
             self.n_layers == "auto"
             and criterion is not None
-            and np.bincount(y_tr).max() > 1
-            and not diffusion_is_clear(criterion, n_layers, len(tr))
+            and not diffusion_is_clear(criterion, n_layers, y_tr)
         ):
             plain_previous = None if previous is None else previous["plain"]
             self.net_without_diffusion_ = train_network(
