@@ -13,7 +13,7 @@ from sklearn.linear_model import LogisticRegression, Ridge
 from sklearn.model_selection import train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
-from test_classifier import few_labels
+from test_classifier import few_labels, wine_few_labels
 
 from sklearn_diffres import (
     AUTO_MIN_SEPARATION_KEPT,
@@ -324,14 +324,8 @@ def test_defaults_on_real_tables_match_logistic_regression(loader, per_class):
     assert np.mean(ours) > 0.85
 
 
-def _wine_few_labels(per_class=5):
-    """Standardised wine, its labels, and ``per_class`` labels of each class."""
-    X, y = load_wine(return_X_y=True)
-    return StandardScaler().fit_transform(X), y, few_labels(y, per_class, 0)
-
-
 def test_auto_weight_decay_follows_the_number_of_labels():
-    X, y, y_semi = _wine_few_labels()
+    X, y, y_semi = wine_few_labels()
     clf = DiffusionResNetClassifier(max_epochs=2, random_state=0).fit(X, y_semi)
     assert clf.weight_decay_ == pytest.approx(AUTO_WEIGHT_DECAY / 15)
     group = clf.net_.optimizer_.param_groups[0]
@@ -450,7 +444,7 @@ def test_auto_averages_with_the_network_without_diffusion():
     # margin within one standard error of no diffusion, so it also trains the
     # network without diffusion and averages the two networks' probabilities:
     # exactly those of the fixed-depth fits with the same seed.
-    X, y, y_semi = _wine_few_labels()
+    X, y, y_semi = wine_few_labels()
     hedged = DiffusionResNetClassifier(random_state=0).fit(X, y_semi)
     assert hedged.n_layers_ > 0
     assert hedged.net_without_diffusion_.module_.n_layers == 0
@@ -505,7 +499,7 @@ def test_auto_averaging_helps_on_a_real_table(table):
 
 
 def test_warm_start_continues_both_networks():
-    X, y, y_semi = _wine_few_labels()
+    X, y, y_semi = wine_few_labels()
     clf = DiffusionResNetClassifier(max_epochs=30, warm_start=True, random_state=0)
     clf.fit(X, y_semi)
     first = clf.net_without_diffusion_.history[:, "train_loss"]

@@ -26,6 +26,14 @@ def few_labels(y, per_class, seed=0):
     return y_semi
 
 
+def wine_few_labels(per_class=5):
+    """Standardised wine, its labels, and ``per_class`` labels of each class."""
+    from sklearn.datasets import load_wine
+
+    X, y = load_wine(return_X_y=True)
+    return StandardScaler().fit_transform(X), y, few_labels(y, per_class, 0)
+
+
 @pytest.fixture(scope="module")
 def moons():
     X, y = make_moons(n_samples=1000, noise=0.1, random_state=0)

@@ -171,16 +171,13 @@ def test_user_callbacks_describe_the_diffusion_network():
     # Where n_layers='auto' averages in the network without diffusion (wine,
     # 5 labels per class), that network trains with a copy of the callbacks:
     # the object the user passed saw one training, net_'s.
-    from sklearn.datasets import load_wine
-    from sklearn.preprocessing import StandardScaler
-    from test_classifier import few_labels
+    from test_classifier import wine_few_labels
 
-    X, y = load_wine(return_X_y=True)
-    X = StandardScaler().fit_transform(X)
+    X, _, y_semi = wine_few_labels()
     counter = TrainingCounter()
     clf = DiffusionResNetClassifier(
         callbacks=[("counter", counter)], max_epochs=5, random_state=0
-    ).fit(X, few_labels(y, 5, 0))
+    ).fit(X, y_semi)
     assert clf.net_without_diffusion_ is not None
     assert counter.trainings_ == 1
     assert dict(clf.net_.callbacks_)["counter"] is counter
