@@ -15,11 +15,17 @@ from ._classifier import DiffusionResNetClassifier
 from ._graph import diffusion_graph, normalize_adjacency
 from ._laplacian import graph_laplacian
 from ._neighbors import EXACT_NEIGHBORS_MAX_SAMPLES, EXACT_NEIGHBORS_MAX_WORK
-from ._net import AUTO_WEIGHT_DECAY, GRADIENT_CLIP_NORM
+from ._net import GRADIENT_CLIP_NORM
 from ._polynomial import POLYNOMIAL_TOLERANCE, TRAINING_POLYNOMIAL_TOLERANCE
 from ._split import SemiSupervisedKFold
 from ._transformer import DiffusionTransformer
 from ._utils import unlabelled_mask
+from ._weight_decay import (
+    AUTO_WEIGHT_DECAY,
+    AUTO_WEIGHT_DECAY_FOLDS,
+    AUTO_WEIGHT_DECAY_GRID,
+    AUTO_WEIGHT_DECAY_MIN_PER_CLASS,
+)
 
 __version__ = "0.1.0.dev0"
 
@@ -31,6 +37,9 @@ __all__ = [
     "AUTO_ONE_SHOT_VARIANCE_KEPT",
     "AUTO_UNLABELLED_N_LAYERS",
     "AUTO_WEIGHT_DECAY",
+    "AUTO_WEIGHT_DECAY_FOLDS",
+    "AUTO_WEIGHT_DECAY_GRID",
+    "AUTO_WEIGHT_DECAY_MIN_PER_CLASS",
     "EXACT_NEIGHBORS_MAX_SAMPLES",
     "EXACT_NEIGHBORS_MAX_WORK",
     "GRADIENT_CLIP_NORM",

@@ -23,7 +23,6 @@ from ._net import (
     _SkorchSettingsMixin,
     check_device,
     check_optimizer,
-    resolved_weight_decay,
 )
 from ._node_ids import _NodeIdsMixin
 from ._scores import FittedScores, averaged_logits
@@ -33,7 +32,12 @@ from ._targets import (
     split_validation,
     training_weights,
 )
-from ._training import train_network, training_graph, warm_state
+from ._training import (
+    train_network,
+    training_graph,
+    training_weight_decay,
+    warm_state,
+)
 from ._transformer import DiffusionTransformer
 from ._utils import restore_on_failure, unlabelled_mask
 
@@ -132,6 +136,13 @@ class DiffusionResNetClassifier(
     weight_decay_ : float
         The weight decay the optimizer used: ``weight_decay``, what 'auto'
         made of it, or ``optimizer__weight_decay`` where that is set.
+    weight_decay_scores_ : ndarray of shape (len(AUTO_WEIGHT_DECAY_GRID), 3) or None
+        Where ``weight_decay='auto'`` cross-validated the penalty: per value
+        of ``c`` (first column; the weight decay is ``c / n``), the held-out
+        accuracy and log loss of the network without diffusion on the
+        labelled samples. None where it did not (fewer than
+        ``AUTO_WEIGHT_DECAY_MIN_PER_CLASS`` labelled samples in some class,
+        early stopping, or a weight decay given).
     transduction_ : ndarray of shape (n_samples,)
         Label given to every fitted sample.
     label_distributions_ : ndarray of shape (n_samples, n_classes)
@@ -332,14 +343,11 @@ class DiffusionResNetClassifier(
             validation_mask,
         )
         weights_tr = training_weights(sample_weight, X, tr)
-        # Samples of weight 0 do not train the network and do not count.
-        n_trained = len(tr) if weights_tr is None else np.count_nonzero(weights_tr)
-        self.weight_decay_ = self._routed_params().get(
-            "optimizer__weight_decay",
-            resolved_weight_decay(self.weight_decay, n_trained),
-        )
 
         X32 = X.astype(np.float32)
+        self.weight_decay_, self.weight_decay_scores_ = training_weight_decay(
+            self, X32, tr, y_tr, weights_tr, seed
+        )
         graph, n_layers, scores = training_graph(self, X32, tr, y_tr, seed, previous)
         self.n_layers_ = n_layers
         if scores is not None:

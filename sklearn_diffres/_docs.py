@@ -99,15 +99,20 @@ optimizer : {'sgd', 'adam'}, torch.optim.Optimizer subclass or \
 lr : float, default=0.1
     Learning rate.
 weight_decay : float or 'auto', default='auto'
-    L2 penalty of the optimizer. 'auto': ``AUTO_WEIGHT_DECAY / n`` (0.1 /
-    n) with ``n`` the number of labelled samples the network trains on
-    (held-out early-stopping samples and samples of weight 0 excluded), so
-    that the penalty weakens as labels accumulate, as the L2 term of a
-    logistic regression does (0.1 / n is that of
-    ``LogisticRegression(C=10)``); ``weight_decay_`` holds the value used.
-    The paper's few-shot code used 1e-4: on the benchmark tables 'auto' was
-    as good or better on average at every size tried, and slightly worse on
-    two-dimensional curved toy data (see ``AUTO_WEIGHT_DECAY``).
+    L2 penalty of the optimizer. 'auto': ``c / n`` with ``n`` the number
+    of labelled samples the network trains on (held-out early-stopping
+    samples and samples of weight 0 excluded), so that the penalty weakens
+    as labels accumulate, as the L2 term of a logistic regression does
+    (``c / n`` is that of ``LogisticRegression(C=1/c)``). Where every class
+    has at least ``AUTO_WEIGHT_DECAY_MIN_PER_CLASS`` (10) labelled samples
+    and early stopping is off, ``c`` is chosen among
+    ``AUTO_WEIGHT_DECAY_GRID`` (0.1 to 3) by 5-fold cross-validation of the
+    network without diffusion on the labelled samples (about one more
+    training on those rows; ``weight_decay_scores_`` holds the scores);
+    otherwise ``c = AUTO_WEIGHT_DECAY`` (0.1). ``weight_decay_`` holds the
+    value used. The paper's few-shot code used 1e-4: on the benchmark
+    tables 'auto' was as good or better on average at every size tried
+    (see ``AUTO_WEIGHT_DECAY`` and ``AUTO_WEIGHT_DECAY_GRID``).
 max_epochs : int, default=100
     Number of full-batch training epochs (the most, with early stopping),
     as in the paper's few-shot code. Without early stopping the fit ends on

@@ -47,28 +47,6 @@ MAX_HIDDEN_UNITS = 256
 #: 1.0 it trained to the end (accuracy 0.52; LabelSpreading 0.47).
 GRADIENT_CLIP_NORM = 1.0
 
-#: ``weight_decay='auto'`` is this divided by the number of labelled samples
-#: the network trains on. The loss is the mean over those samples, so a fixed
-#: weight decay penalises the weights as much against 10 labels as against
-#: 10,000; a logistic regression's L2 penalty on its summed loss weighs
-#: ``1 / (C n)`` per sample of the mean, and 0.1 / n is that of
-#: ``LogisticRegression(C=10)``. Chosen among 0.1, 0.3 and 1 with the layers
-#: 'auto' chose, on the 13 tables (full, 500 and 200 rows; 5 and 20 labels
-#: per class) and on two batteries of synthetic and small real data: 0.1 was
-#: the only value that lowered none of those means against the fixed 1e-4;
-#: 0.3 and 1 gained more on small samples and cost banana (2 features, whose
-#: residual block needs large weights) 4 and 14 points. See api.rst for the
-#: benchmark figures.
-AUTO_WEIGHT_DECAY = 0.1
-
-
-def resolved_weight_decay(weight_decay, n_labelled):
-    """The optimizer's weight decay: ``weight_decay``, or for 'auto'
-    ``AUTO_WEIGHT_DECAY / n_labelled``."""
-    if weight_decay == "auto":
-        return AUTO_WEIGHT_DECAY / max(n_labelled, 1)
-    return float(weight_decay)
-
 
 def _fused_adam_available(device):
     """Whether this torch has the fused Adam kernel for ``device``.
@@ -454,6 +432,57 @@ class _GraphNet(NeuralNetClassifier):
         return loss
 
 
+def hidden_units(estimator, n_features):
+    """The inner width of the residual block for ``n_features`` inputs."""
+    if estimator.hidden_layer_size is not None:
+        return estimator.hidden_layer_size
+    return min(max(n_features, MIN_HIDDEN_UNITS), MAX_HIDDEN_UNITS)
+
+
+def _optimizer_defaults(estimator):
+    """The optimizer (name resolved) and the settings the estimator gives it
+    beyond the user's: momentum 0.9 for SGD, unless a partial sets it."""
+    optimizer = _OPTIMIZERS.get(estimator.optimizer, estimator.optimizer)
+    preset = getattr(optimizer, "keywords", {})  # a functools.partial's
+    if _optimizer_class(optimizer) is torch.optim.SGD and "momentum" not in preset:
+        return optimizer, {"momentum": 0.9}
+    return optimizer, {}
+
+
+def plain_training_settings(estimator, class_weight, sample_weight):
+    """How the network trains, for a training outside skorch: the settings
+    of :func:`sklearn_diffres._weight_decay.search_weight_decay`.
+
+    The optimizer with the estimator's defaults and the user's
+    ``optimizer__*`` settings (but its weight decay, which the caller sets),
+    the learning rate, the epochs, and the gradient clipping of the
+    ``gradient_clipping`` callback (or None where the user removed it).
+    """
+    optimizer, kwargs = _optimizer_defaults(estimator)
+    routed = estimator._routed_params()
+    prefix = "optimizer__"
+    for key, value in routed.items():
+        if key.startswith(prefix) and "__" not in key[len(prefix) :]:
+            kwargs[key[len(prefix) :]] = value
+    for skorch_only in ("weight_decay", "param_groups"):
+        kwargs.pop(skorch_only, None)
+    clip = GRADIENT_CLIP_NORM
+    if "callbacks__gradient_clipping" in routed:
+        callback = routed["callbacks__gradient_clipping"]
+        clip = getattr(callback, "gradient_clip_value", None)
+    clip = routed.get("callbacks__gradient_clipping__gradient_clip_value", clip)
+    lr = kwargs.pop("lr", estimator.lr)
+    return {
+        "optimizer": optimizer,
+        "optimizer_kwargs": kwargs,
+        "lr": lr,
+        "max_epochs": estimator.max_epochs,
+        "clip": clip,
+        "class_weight": class_weight,
+        "sample_weight": sample_weight,
+    }
+
+
 def build_net(
     estimator, n_features, n_classes, valid_idx, valid_y, weights, n_layers=None
 ):
@@ -464,11 +493,9 @@ def build_net(
     ``n_layers`` overrides ``estimator.n_layers_`` (for the network without
     diffusion, which takes copies of the user's callbacks).
     """
-    optimizer = _OPTIMIZERS.get(estimator.optimizer, estimator.optimizer)
-    extra = {"optimizer__weight_decay": estimator.weight_decay_}
-    preset = getattr(optimizer, "keywords", {})  # a functools.partial's
-    if _optimizer_class(optimizer) is torch.optim.SGD and "momentum" not in preset:
-        extra["optimizer__momentum"] = 0.9
+    optimizer, defaults = _optimizer_defaults(estimator)
+    extra = {"optimizer__" + key: value for key, value in defaults.items()}
+    extra["optimizer__weight_decay"] = estimator.weight_decay_
     if weights is not None:
         extra["criterion__weight"] = torch.as_tensor(weights, dtype=torch.float32)
     if estimator.optimizer == "adam" and _fused_adam_available(estimator._device):
@@ -502,11 +529,7 @@ def build_net(
         module__lambda_max=estimator.diffusion_.lambda_max_,
         module__dropout=estimator.dropout,
         module__residual_block=estimator.residual_block,
-        module__hidden_layer_size=(
-            min(max(n_features, MIN_HIDDEN_UNITS), MAX_HIDDEN_UNITS)
-            if estimator.hidden_layer_size is None
-            else estimator.hidden_layer_size
-        ),
+        module__hidden_layer_size=hidden_units(estimator, n_features),
         module__n_blocks=estimator.n_blocks,
         criterion=torch.nn.CrossEntropyLoss,
         optimizer=optimizer,

@@ -12,8 +12,14 @@ import torch
 from ._auto import select_n_layers
 from ._fitted_graph import FittedGraph
 from ._kernels import to_torch
-from ._net import build_net, rectified_prototypes
+from ._module import DiffResNetModule
+from ._net import build_net, hidden_units, plain_training_settings, rectified_prototypes
 from ._targets import class_weights
+from ._weight_decay import (
+    resolved_weight_decay,
+    search_weight_decay,
+    weight_decay_is_searched,
+)
 
 #: The graph parameters a warm start must find unchanged to reuse the graph.
 _GRAPH_SETTINGS = (
@@ -123,6 +129,41 @@ def training_graph(estimator, X32, tr, y_tr, seed, previous):
     graph = copy.copy(graph)
     graph.n_layers = n_layers
     return graph, n_layers, scores
+
+
+def training_weight_decay(estimator, X, tr, y_tr, weights_tr, seed):
+    """The weight decay ``estimator``'s network trains with, and the scores
+    of its cross-validation (None where 'auto' did not search).
+
+    ``optimizer__weight_decay`` wins where set; a number is taken as given;
+    'auto' is ``c / n`` (``n`` the training samples of nonzero weight), ``c``
+    cross-validated on the training rows ``tr`` of ``X`` (class codes
+    ``y_tr``) where :func:`weight_decay_is_searched`, else
+    ``AUTO_WEIGHT_DECAY``.
+    """
+    routed = estimator._routed_params()
+    if "optimizer__weight_decay" in routed:
+        return routed["optimizer__weight_decay"], None
+    n_trained = len(tr) if weights_tr is None else np.count_nonzero(weights_tr)
+    if not weight_decay_is_searched(estimator, y_tr, weights_tr):
+        return resolved_weight_decay(estimator.weight_decay, n_trained), None
+    n_classes = len(estimator.classes_)
+    module = DiffResNetModule(
+        X.shape[1],
+        n_classes,
+        n_layers=0,
+        residual_block=estimator.residual_block,
+        hidden_layer_size=hidden_units(estimator, X.shape[1]),
+        n_blocks=estimator.n_blocks,
+    ).to(estimator._device)
+    # The initial weights of the network that will train (train_network).
+    module.reset_parameters(seed)
+    weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)
+    settings = plain_training_settings(estimator, weights, weights_tr)
+    c, scores = search_weight_decay(
+        module, X[tr], y_tr, settings, seed, estimator._device
+    )
+    return resolved_weight_decay("auto", n_trained, c), scores
 
 
 def _raise_if_interrupted(net, max_epochs):
