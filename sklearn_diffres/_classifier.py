@@ -142,7 +142,8 @@ class DiffusionResNetClassifier(
         accuracy and log loss of the network without diffusion on the
         labelled samples. None where it did not (fewer than
         ``AUTO_WEIGHT_DECAY_MIN_PER_CLASS`` labelled samples in some class,
-        early stopping, or a weight decay given).
+        early stopping, a weight decay given, or inputs so wide that the
+        search would cost many fits: ``AUTO_WEIGHT_DECAY_MAX_WORK``).
     transduction_ : ndarray of shape (n_samples,)
         Label given to every fitted sample.
     label_distributions_ : ndarray of shape (n_samples, n_classes)

@@ -108,7 +108,9 @@ weight_decay : float or 'auto', default='auto'
     and early stopping is off, ``c`` is chosen among
     ``AUTO_WEIGHT_DECAY_GRID`` (0.1 to 3) by 5-fold cross-validation of the
     network without diffusion on the labelled samples (about one more
-    training on those rows; ``weight_decay_scores_`` holds the scores);
+    training on those rows, skipped on inputs so wide that it would cost
+    more, ``AUTO_WEIGHT_DECAY_MAX_WORK``; ``weight_decay_scores_`` holds the
+    scores);
     otherwise ``c = AUTO_WEIGHT_DECAY`` (0.1). ``weight_decay_`` holds the
     value used. The paper's few-shot code used 1e-4: on the benchmark
     tables 'auto' was as good or better on average at every size tried

@@ -17,6 +17,7 @@ from ._net import build_net, hidden_units, plain_training_settings, rectified_pr
 from ._targets import class_weights
 from ._weight_decay import (
     resolved_weight_decay,
+    search_is_affordable,
     search_weight_decay,
     weight_decay_is_searched,
 )
@@ -138,8 +139,8 @@ def training_weight_decay(estimator, X, tr, y_tr, weights_tr, seed):
     ``optimizer__weight_decay`` wins where set; a number is taken as given;
     'auto' is ``c / n`` (``n`` the training samples of nonzero weight), ``c``
     cross-validated on the training rows ``tr`` of ``X`` (class codes
-    ``y_tr``) where :func:`weight_decay_is_searched`, else
-    ``AUTO_WEIGHT_DECAY``.
+    ``y_tr``) where :func:`weight_decay_is_searched` and
+    :func:`search_is_affordable`, else ``AUTO_WEIGHT_DECAY``.
     """
     routed = estimator._routed_params()
     if "optimizer__weight_decay" in routed:
@@ -156,6 +157,8 @@ def training_weight_decay(estimator, X, tr, y_tr, weights_tr, seed):
         hidden_layer_size=hidden_units(estimator, X.shape[1]),
         n_blocks=estimator.n_blocks,
     ).to(estimator._device)
+    if not search_is_affordable(module, n_trained):
+        return resolved_weight_decay(estimator.weight_decay, n_trained), None
     # The initial weights of the network that will train (train_network).
     module.reset_parameters(seed)
     weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)

@@ -110,6 +110,20 @@ def test_not_searched_where_it_cannot_or_need_not():
         assert fitted.fit(X, y_semi).weight_decay_scores_ is None
 
 
+def test_not_searched_on_wide_inputs(monkeypatch):
+    # Cora-like width: 1,433 features, 20 labels per class of 3 classes; the
+    # search would multiply them densely. Below the bound it searches.
+    rng = np.random.RandomState(0)
+    X = sp.random(150, 1433, density=0.01, format="csr", random_state=rng)
+    y = np.repeat([0, 1, 2], 50)
+    y_semi = few_labels(y, 20, 0)
+    clf = DiffusionResNetClassifier(random_state=0, max_epochs=2)
+    assert clf.fit(X, y_semi).weight_decay_scores_ is None
+    assert clf.weight_decay_ == pytest.approx(AUTO_WEIGHT_DECAY / 60)
+    monkeypatch.setattr(_weight_decay, "AUTO_WEIGHT_DECAY_MAX_WORK", 2**40)
+    assert clf.fit(X, y_semi).weight_decay_scores_ is not None
+
+
 def test_search_settings_follow_the_estimator():
     X, y, _ = wine_few_labels()
     clf = DiffusionResNetClassifier(
