@@ -156,11 +156,11 @@ def training_weight_decay(estimator, X, tr, y_tr, weights_tr, seed):
         residual_block=estimator.residual_block,
         hidden_layer_size=hidden_units(estimator, X.shape[1]),
         n_blocks=estimator.n_blocks,
-    ).to(estimator._device)
+    )
     if not search_is_affordable(module, n_trained):
         return resolved_weight_decay(estimator.weight_decay, n_trained), None
     # The initial weights of the network that will train (train_network).
-    module.reset_parameters(seed)
+    module.to(estimator._device).reset_parameters(seed)
     weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)
     settings = plain_training_settings(estimator, weights, weights_tr)
     c, scores = search_weight_decay(

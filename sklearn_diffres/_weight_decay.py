@@ -116,10 +116,9 @@ def search_is_affordable(module, n_samples):
 
 
 def weight_decay_is_searched(estimator, y_tr, weights_tr):
-    """Whether 'auto' cross-validates the weight decay for this fit."""
+    """Whether 'auto' cross-validates the weight decay for this fit (the
+    caller has already taken a routed ``optimizer__weight_decay``)."""
     if estimator.weight_decay != "auto" or estimator.early_stopping:
-        return False
-    if "optimizer__weight_decay" in estimator._routed_params():
         return False
     counted = y_tr if weights_tr is None else y_tr[np.asarray(weights_tr) > 0]
     counts = np.bincount(counted, minlength=len(estimator.classes_))
@@ -252,8 +251,7 @@ def _train_batch(module, scores, X, y, loss_weights, decay, settings):
     )
     targets = y.expand(n_models, n).unsqueeze(-1)
 
-    def row_losses(p):
-        logits = scores(p, X)
+    def row_losses(logits):
         return logits.logsumexp(dim=-1) - logits.gather(-1, targets).squeeze(-1)
 
     best = {name: value.detach().clone() for name, value in params.items()}
@@ -261,7 +259,7 @@ def _train_batch(module, scores, X, y, loss_weights, decay, settings):
     max_epochs, clip = settings["max_epochs"], settings["clip"]
     for epoch in range(max_epochs + 1):
         optimizer.zero_grad()
-        loss = (row_losses(params) * loss_weights).sum(dim=1)
+        loss = (row_losses(scores(params, X)) * loss_weights).sum(dim=1)
         final = epoch == max_epochs
         better = loss.detach() <= best_loss if final else loss.detach() < best_loss
         best_loss = torch.where(better, loss.detach(), best_loss)
@@ -282,6 +280,7 @@ def _train_batch(module, scores, X, y, loss_weights, decay, settings):
                 p.grad.add_(p * _expand(decay, p))
         optimizer.step()
     with torch.no_grad():
-        losses = row_losses(best).cpu().numpy()
-        predicted = scores(best, X).argmax(dim=-1).cpu().numpy()
+        logits = scores(best, X)
+        losses = row_losses(logits).cpu().numpy()
+        predicted = logits.argmax(dim=-1).cpu().numpy()
     return predicted, losses
