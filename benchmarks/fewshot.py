@@ -12,7 +12,8 @@ does. Peers on the same episodes: nearest class mean (SimpleShot),
 ``LabelSpreading`` and our network without diffusion. Diff-ResNet uses the
 paper's few-shot settings translated to ours: ``n_top=8, sigma=4`` is
 ``n_neighbors=6, sigma=3``; step 0.5; SGD (lr 0.1, momentum 0.9, weight
-decay 1e-4), 100 epochs.
+decay 1e-4), 100 epochs; the network sees the L2-normalised features as
+they are (``standardize=False``), as the paper's does.
 """
 
 import argparse
@@ -27,6 +28,9 @@ from _common import write_table
 from sklearn_diffres import DiffusionResNetClassifier
 
 SETTINGS = dict(
+    # The paper's features are centred and L2-normalised, and its network
+    # sees them so: not standardised feature by feature.
+    standardize=False,
     n_neighbors=6,
     sigma=3,
     step_size=0.5,

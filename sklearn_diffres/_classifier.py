@@ -33,6 +33,7 @@ from ._targets import (
     training_weights,
 )
 from ._training import (
+    input_standardization,
     train_network,
     training_graph,
     training_weight_decay,
@@ -63,9 +64,9 @@ class DiffusionResNetClassifier(
     The defaults were chosen on thirteen real tables with 5 and 20 labels
     per class, two moons and digits few-shot (Performance page); the user
     guide's "Choosing the parameters" says what each does to accuracy and time.
-    They expect standardised features: the graph and the network both use
-    the features as given (put a ``StandardScaler`` in front of tables whose
-    columns have different units).
+    The graph uses the features as given; the network standardises dense
+    ones (``standardize``). Put a ``StandardScaler`` in front of tables whose
+    columns have different units: the graph's distances depend on them too.
 
     Parameters
     ----------
@@ -83,6 +84,19 @@ class DiffusionResNetClassifier(
         gives the fitted (transductive) predictions of those nodes. So
         ``GridSearchCV`` and ``cross_val_predict`` work on your graph as
         they are, each fit blind to the labels it is scored on.
+    standardize : bool, default=True
+        Whether the network sees dense features standardised: each feature
+        shifted and scaled to zero mean and unit variance over every fitted
+        sample, labelled or not (``input_mean_``, ``input_scale_``), as a
+        ``StandardScaler`` in a pipeline would; new rows get the same map.
+        The neighbour graph always uses the features as given, and sparse
+        features are left as given (centring would fill them in). Trained by
+        SGD, the network needs features on comparable scales: on the thirteen
+        benchmark tables left unscaled, 5 / 20 labels per class, the
+        defaults averaged 0.667 / 0.716 without it and 0.719 / 0.819 with it
+        (0.732 / 0.820 with the tables standardised beforehand, where it
+        changes nothing). False keeps a scale of your own, such as
+        L2-normalised embeddings (the paper's few-shot features).
     {step_size}
     n_layers : int or 'auto', default='auto'
         Number of diffusion layers (0: the network without diffusion).
@@ -133,6 +147,14 @@ class DiffusionResNetClassifier(
         distance between their labelled centroids that it keeps (candidates
         under ``AUTO_MIN_VARIANCE_KEPT`` or ``AUTO_MIN_SEPARATION_KEPT``,
         both 0.01, are not chosen).
+    input_mean_ : ndarray of shape (n_features,) or None
+        Per feature, what the network's input is shifted by: the mean over
+        the fitted samples. None where the network sees the features as
+        given (``standardize=False`` or sparse features).
+    input_scale_ : ndarray of shape (n_features,) or None
+        Per feature, what the shifted input is divided by: the standard
+        deviation over the fitted samples (1 for a constant feature). None
+        with ``input_mean_``.
     weight_decay_ : float
         The weight decay the optimizer used: ``weight_decay``, what 'auto'
         made of it, or ``optimizer__weight_decay`` where that is set.
@@ -205,6 +227,7 @@ class DiffusionResNetClassifier(
         **MODULE_CONSTRAINTS,
         **TRAINING_CONSTRAINTS,
         "node_features": ["array-like", "sparse matrix", None],
+        "standardize": ["boolean"],
         "n_layers": [Interval(Integral, 0, None, closed="left"), StrOptions({"auto"})],
         "class_weight": [StrOptions({"balanced"}), dict, None],
     }
@@ -216,6 +239,7 @@ class DiffusionResNetClassifier(
         *,
         adjacency=None,
         node_features=None,
+        standardize=True,
         step_size="auto",
         n_layers="auto",
         dropout=0.0,
@@ -245,6 +269,7 @@ class DiffusionResNetClassifier(
         self.sigma = sigma
         self.adjacency = adjacency
         self.node_features = node_features
+        self.standardize = standardize
         self.step_size = step_size
         self.n_layers = n_layers
         self.dropout = dropout
@@ -346,8 +371,9 @@ class DiffusionResNetClassifier(
         weights_tr = training_weights(sample_weight, X, tr)
 
         X32 = X.astype(np.float32)
+        self.input_mean_, self.input_scale_ = input_standardization(self, X, previous)
         self.weight_decay_, self.weight_decay_scores_ = training_weight_decay(
-            self, X32, tr, y_tr, weights_tr, seed
+            self, self._network_input(X32), tr, y_tr, weights_tr, seed
         )
         graph, n_layers, scores = training_graph(self, X32, tr, y_tr, seed, previous)
         self.n_layers_ = n_layers
@@ -363,7 +389,10 @@ class DiffusionResNetClassifier(
         tr = nodes[tr]
         va = None if va is None else nodes[va]
         split = (tr, y_tr, va, y_va)
-        self.net_ = train_network(self, graph, split, weights_tr, seed, previous)
+        X_nodes = self._network_input(graph.fit_X)
+        self.net_ = train_network(
+            self, graph, X_nodes, split, weights_tr, seed, previous
+        )
         # Where the evidence for its choice is within noise (a few labelled
         # samples), 'auto' hedges: the same network trained without
         # diffusion has an equal say.
@@ -377,13 +406,13 @@ class DiffusionResNetClassifier(
         ):
             plain_previous = None if previous is None else previous["plain"]
             self.net_without_diffusion_ = train_network(
-                self, graph, split, weights_tr, seed, plain_previous, n_layers=0
+                self, graph, X_nodes, split, weights_tr, seed, plain_previous, 0
             )
-            self._plain_scores = self.net_without_diffusion_.module_.scores(graph.fit_X)
+            self._plain_scores = self.net_without_diffusion_.module_.scores(X_nodes)
 
         # Scores of every node before diffusion, in eval mode; then the
         # diffusion in class space (exact, see DiffResNetModule).
-        self._scores = FittedScores(graph, self.net_.module_.scores(graph.fit_X))
+        self._scores = FittedScores(graph, self.net_.module_.scores(X_nodes))
         logits = self._node_scores(nodes)
         self.label_distributions_ = softmax(logits)
         self.transduction_ = self.classes_[logits.argmax(axis=1)]
@@ -402,11 +431,21 @@ class DiffusionResNetClassifier(
             return self._node_logits(X, adjacency)
         X = _validate_features(self, X, [np.float32, np.float64], reset=False)
         X = X.astype(np.float32)
-        logits = self._scores.new(X, self.net_.module_.scores(X), adjacency)
+        network_X = self._network_input(X)
+        logits = self._scores.new(X, self.net_.module_.scores(network_X), adjacency)
         plain = self.net_without_diffusion_
         return averaged_logits(
-            logits, None if plain is None else plain.module_.scores(X)
+            logits, None if plain is None else plain.module_.scores(network_X)
         )
+
+    def _network_input(self, X):
+        """The rows ``X`` (float32) as the network sees them: standardised
+        with ``input_mean_`` and ``input_scale_``, or as given."""
+        if self.input_mean_ is None:
+            return X
+        Z = X - self.input_mean_  # float64, as the scaler's statistics
+        Z /= self.input_scale_
+        return Z.astype(np.float32)
 
     @fill_doc
     def decision_function(self, X, adjacency=None):

@@ -8,6 +8,7 @@ import copy
 import numpy as np
 import scipy.sparse as sp
 import torch
+from sklearn.preprocessing import StandardScaler
 
 from ._auto import select_n_layers
 from ._fitted_graph import FittedGraph
@@ -42,7 +43,11 @@ def warm_state(estimator, X, classes):
     loads the fitted weights into a new net, and the optimizer's state
     (momentum, Adam's moments) when the optimizer class is the same, and
     ``plain``: the same for the fitted network without diffusion
-    (``net_without_diffusion_``), or None where there is none.
+    (``net_without_diffusion_``), or None where there is none, and
+    ``standardization``: the fitted input map (see
+    :func:`input_standardization`). Raises too when ``standardize`` or the
+    sparsity of ``X`` would change whether the network's input is
+    standardised.
     """
     if not hasattr(estimator, "net_"):
         return None
@@ -58,6 +63,17 @@ def warm_state(estimator, X, classes):
             f"warm_start=True continues training the fitted network, whose "
             f"classes are {estimator.classes_.tolist()!r}; y has classes "
             f"{classes.tolist()!r}. Use warm_start=False to start afresh."
+        )
+    mean = getattr(estimator, "input_mean_", None)
+    standardized = estimator.standardize and not sp.issparse(X)
+    if standardized != (mean is not None):
+        seen = "standardised" if mean is not None else "as given"
+        raise ValueError(
+            f"warm_start=True continues training the fitted network, which saw "
+            f"its features {seen}; with standardize={estimator.standardize} and "
+            f"{'sparse' if sp.issparse(X) else 'dense'} X it would see them "
+            f"{'standardised' if standardized else 'as given'}. Use "
+            "warm_start=False to start afresh."
         )
     graph, old_net = estimator._graph, estimator.net_
     fitted_X = graph.fit_X[graph.nodes]
@@ -91,7 +107,12 @@ def warm_state(estimator, X, classes):
     # The network without diffusion of n_layers='auto', if there was one.
     old_plain = getattr(estimator, "net_without_diffusion_", None)
     plain = None if old_plain is None else {"restore": restorer(old_plain)}
-    return {"same_X": same_X, "restore": restorer(old_net), "plain": plain}
+    return {
+        "same_X": same_X,
+        "restore": restorer(old_net),
+        "plain": plain,
+        "standardization": (mean, getattr(estimator, "input_scale_", None)),
+    }
 
 
 def training_graph(estimator, X32, tr, y_tr, seed, previous):
@@ -189,19 +210,38 @@ def _raise_if_interrupted(net, max_epochs):
         )
 
 
-def train_network(estimator, graph, split, weights_tr, seed, previous, n_layers=None):
+def input_standardization(estimator, X, previous):
+    """``(mean, scale)`` of the network's input map for the fit of ``X``, or
+    ``(None, None)`` where the network sees ``X`` as given.
+
+    Dense ``X`` with ``estimator.standardize``: per feature, the mean and the
+    standard deviation over the rows (as ``StandardScaler``; 1 for a constant
+    feature). A warm start keeps the map its weights were trained with.
+    """
+    if previous is not None:
+        return previous["standardization"]
+    if not estimator.standardize or sp.issparse(X):
+        return None, None
+    scaler = StandardScaler().fit(X)
+    return scaler.mean_, scaler.scale_
+
+
+def train_network(
+    estimator, graph, X_nodes, split, weights_tr, seed, previous, n_layers=None
+):
     """Train ``estimator``'s network on the nodes of ``graph``.
 
-    ``split`` is ``(tr, y_tr, va, y_va)``: training nodes and their class
-    codes, and the early-stopping ones (None without). ``weights_tr`` are the
-    training samples' weights (or None), ``previous`` what a warm start
-    carries over (see :func:`warm_state`); ``n_layers`` overrides
-    ``estimator.n_layers_`` (0: the network without diffusion). Returns the
-    trained skorch net in eval mode, its module without the graph (the
-    estimator's fitted graph holds it; pickles stay small).
+    ``X_nodes`` are the features of the graph's nodes as the network sees
+    them (see :func:`input_standardization`). ``split`` is ``(tr, y_tr, va,
+    y_va)``: training nodes and their class codes, and the early-stopping
+    ones (None without). ``weights_tr`` are the training samples' weights
+    (or None), ``previous`` what a warm start carries over (see
+    :func:`warm_state`); ``n_layers`` overrides ``estimator.n_layers_`` (0:
+    the network without diffusion). Returns the trained skorch net in eval
+    mode, its module without the graph (the estimator's fitted graph holds
+    it; pickles stay small).
     """
     tr, y_tr, va, y_va = split
-    X_nodes = graph.fit_X
     n_classes = len(estimator.classes_)
     weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)
     net = build_net(estimator, X_nodes.shape[1], n_classes, va, y_va, weights, n_layers)

@@ -239,8 +239,9 @@ def test_ctrl_c_during_fit_propagates_and_keeps_the_previous_model(moons):
         signal.signal(signal.SIGINT, handler)
     np.testing.assert_array_equal(clf.predict_proba(X_new), before)
     # Early stopping, which ends training the same way, is not an interrupt
-    # (fully labelled moons: it stops after a few dozen of 300 epochs).
-    X_full, y_full = make_moons(300, noise=0.1, random_state=0)
+    # (fully labelled moons that overlap: it stops after a few dozen of 300
+    # epochs).
+    X_full, y_full = make_moons(300, noise=0.3, random_state=0)
     stopped = DiffusionResNetClassifier(
         max_epochs=300, early_stopping=True, patience=5, random_state=0
     ).fit(X_full, y_full)

@@ -4,6 +4,7 @@ import functools
 
 import numpy as np
 import pytest
+import scipy.sparse as sp
 import torch
 from sklearn.base import clone
 from sklearn.datasets import make_blobs
@@ -127,9 +128,13 @@ def test_unknown_keyword_and_bad_optimizer():
 
 def test_warm_start_continues_training(data):
     X, y = data
-    long = DiffusionResNetClassifier(**{**PARAMS, "max_epochs": 40}).fit(X, y)
+    # At this learning rate the loss falls at every epoch, so the lowest-loss
+    # rule keeps each fit's final weights (20 + 20 epochs can be 40).
+    params = {**PARAMS, "lr": 0.05}
+    long = DiffusionResNetClassifier(**{**params, "max_epochs": 40}).fit(X, y)
+    assert (np.diff(long.net_.history[:, "train_loss"]) < 0).all()
     recorder = Recorder()
-    warm = DiffusionResNetClassifier(warm_start=True, **PARAMS).fit(X, y)
+    warm = DiffusionResNetClassifier(warm_start=True, **params).fit(X, y)
     graph = warm.diffusion_
     first = warm.net_.module_.classifier.weight.detach().clone()
     warm.set_params(callbacks=[recorder]).fit(X, y)
@@ -149,10 +154,18 @@ def test_warm_start_on_new_rows_and_its_errors(data):
     X, y = data
     warm = DiffusionResNetClassifier(warm_start=True, **PARAMS).fit(X, y)
     graph, first = warm.diffusion_, warm.net_.module_.classifier.weight.detach().clone()
+    mean = warm.input_mean_
     recorder = Recorder()
     warm.set_params(callbacks=[recorder]).fit(X[:120], y[:120])
     assert warm.diffusion_ is not graph  # a new graph for new rows
     assert torch.equal(recorder.start_, first)  # the weights carried over
+    # ... and the input map they were trained with.
+    assert warm.input_mean_ is mean
+    with pytest.raises(ValueError, match="warm_start=True .* saw its features"):
+        warm.set_params(standardize=False).fit(X, y)
+    with pytest.raises(ValueError, match="sparse X"):
+        warm.set_params(standardize=True).fit(sp.csr_matrix(X), y)
+    warm.set_params(standardize=True)
     assert warm.label_distributions_.shape == (120, 3)
     with pytest.raises(ValueError, match="warm_start=True .* classes are"):
         warm.fit(X, np.where(y == 2, 1, y))
