@@ -372,8 +372,9 @@ class DiffusionResNetClassifier(
 
         X32 = X.astype(np.float32)
         self.input_mean_, self.input_scale_ = input_standardization(self, X, previous)
+        # The search reads the training rows only: they alone are mapped.
         self.weight_decay_, self.weight_decay_scores_ = training_weight_decay(
-            self, self._network_input(X32), tr, y_tr, weights_tr, seed
+            self, self._network_input(X32[tr]), y_tr, weights_tr, seed
         )
         graph, n_layers, scores = training_graph(self, X32, tr, y_tr, seed, previous)
         self.n_layers_ = n_layers

@@ -153,29 +153,29 @@ def training_graph(estimator, X32, tr, y_tr, seed, previous):
     return graph, n_layers, scores
 
 
-def training_weight_decay(estimator, X, tr, y_tr, weights_tr, seed):
+def training_weight_decay(estimator, X_tr, y_tr, weights_tr, seed):
     """The weight decay ``estimator``'s network trains with, and the scores
     of its cross-validation (None where 'auto' did not search).
 
     ``optimizer__weight_decay`` wins where set; a number is taken as given;
     'auto' is ``c / n`` (``n`` the training samples of nonzero weight), ``c``
-    cross-validated on the training rows ``tr`` of ``X`` (class codes
-    ``y_tr``) where :func:`weight_decay_is_searched` and
+    cross-validated on the training rows ``X_tr`` (as the network sees them;
+    class codes ``y_tr``) where :func:`weight_decay_is_searched` and
     :func:`search_is_affordable`, else ``AUTO_WEIGHT_DECAY``.
     """
     routed = estimator._routed_params()
     if "optimizer__weight_decay" in routed:
         return routed["optimizer__weight_decay"], None
-    n_trained = len(tr) if weights_tr is None else np.count_nonzero(weights_tr)
+    n_trained = len(y_tr) if weights_tr is None else np.count_nonzero(weights_tr)
     if not weight_decay_is_searched(estimator, y_tr, weights_tr):
         return resolved_weight_decay(estimator.weight_decay, n_trained), None
     n_classes = len(estimator.classes_)
     module = DiffResNetModule(
-        X.shape[1],
+        X_tr.shape[1],
         n_classes,
         n_layers=0,
         residual_block=estimator.residual_block,
-        hidden_layer_size=hidden_units(estimator, X.shape[1]),
+        hidden_layer_size=hidden_units(estimator, X_tr.shape[1]),
         n_blocks=estimator.n_blocks,
     )
     if not search_is_affordable(module, n_trained):
@@ -185,7 +185,7 @@ def training_weight_decay(estimator, X, tr, y_tr, weights_tr, seed):
     weights = class_weights(estimator.class_weight, estimator.classes_, y_tr)
     settings = plain_training_settings(estimator, weights, weights_tr)
     c, scores = search_weight_decay(
-        module, X[tr], y_tr, settings, seed, estimator._device
+        module, X_tr, y_tr, settings, seed, estimator._device
     )
     return resolved_weight_decay("auto", n_trained, c), scores
 
