@@ -1,17 +1,19 @@
 """The paper's four toy problems with few labels.
 
-    python benchmarks/synthetic.py [--draws 5] [--per-class 5]
+    python benchmarks/synthetic.py [--draws 5] [--per-class 5] [--name synthetic]
 
 Two moons, two circles, two spirals and XOR (1,000 points each), ``per_class``
 labelled points per class and the rest ``-1``; accuracy on the unlabelled
 points (mean over ``draws`` random label draws) of Diff-ResNet with default
-parameters, the same network without diffusion (``n_layers=0``),
+parameters, the same with the network reading the coordinates as given
+(``standardize=False``), the same network without diffusion (``n_layers=0``),
 ``LabelSpreading(kernel='knn')`` and a supervised ``MLPClassifier`` on the
 labelled points; and the distance-diameter ratio of the points before and
 after ``DiffusionTransformer().fit_transform(X, y_semi)`` with the first
 draw's labels, from which ``n_layers='auto'`` chooses the number of steps.
 One figure per problem (points before and after diffusion, Diff-ResNet's
-labels) goes to ``benchmarks/results/``.
+labels) goes to ``benchmarks/results/`` unless ``--no-figures``; the table
+goes to ``benchmarks/results/<name>.md``.
 """
 
 import argparse
@@ -64,6 +66,11 @@ def fit_all(X, y_semi, seed):
         "Diff-ResNet": DiffusionResNetClassifier(random_state=seed)
         .fit(X, y_semi)
         .transduction_,
+        "Diff-ResNet, standardize=False": DiffusionResNetClassifier(
+            standardize=False, random_state=seed
+        )
+        .fit(X, y_semi)
+        .transduction_,
         "no diffusion": DiffusionResNetClassifier(n_layers=0, random_state=seed)
         .fit(X, y_semi)
         .transduction_,
@@ -104,6 +111,7 @@ def main():
     parser.add_argument("--draws", type=int, default=5)
     parser.add_argument("--per-class", type=int, default=5)
     parser.add_argument("--no-figures", action="store_true")
+    parser.add_argument("--name", default="synthetic")
     args = parser.parse_args()
     rows = []
     for name, (X, y) in problems().items():
@@ -130,17 +138,18 @@ def main():
         )
         print(rows[-1], flush=True)
     write_table(
-        "synthetic",
+        args.name,
         f"Toy problems, {args.per_class} labels per class, {args.draws} label draws",
         ["problem"]
         + list(accs)
         + ["ratio before", "ratio after diffusion", "steps 'auto' chose"],
         rows,
         notes=[
-            "Accuracy on the unlabelled points, mean ± std over label draws; default "
-            "parameters for Diff-ResNet and DiffusionTransformer, which diffuses "
-            "with the first draw's labels given to fit (n_layers='auto' chooses "
-            "the steps from them).",
+            "Accuracy on the unlabelled points, mean ± std over label draws (the "
+            f"standard error of a mean is the std over {np.sqrt(args.draws):.2f}); "
+            "default parameters for Diff-ResNet and DiffusionTransformer, which "
+            "diffuses with the first draw's labels given to fit (n_layers='auto' "
+            "chooses the steps from them).",
             "ratio: distance-diameter ratio (smallest distance between the classes over "
             "the largest class diameter).",
         ],
