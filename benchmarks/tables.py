@@ -5,6 +5,7 @@
     python benchmarks/tables.py --unscaled --name tables_unscaled
     python benchmarks/tables.py --random-labels --per-class 2 5 --name tables_random_labels
     python benchmarks/tables.py --keel DIR --rows 3000 --name tables_keel
+    python benchmarks/tables.py --keel DIR --rows 3000 --unscaled --standardize-column --name tables_keel_unscaled
 
 Every table of ``../shared/data/tables.npz`` (see its README): features
 standardised, ``k`` labelled rows per class drawn with ``RandomState(draw)``,
@@ -38,6 +39,9 @@ Methods:
 - ``defaults``: ``DiffusionResNetClassifier(random_state=draw)``, nothing else.
 - ``defaults, n_layers=20`` and ``defaults, n_layers=0``: the same with a fixed
   amount of diffusion, to compare with ``n_layers='auto'``.
+- ``defaults, standardize=False`` (with ``--standardize-column``): the
+  network reads the features as given instead of standardising them; the
+  evidence for ``standardize=True`` on unscaled tables.
 - ``paper few-shot``: the paper's few-shot settings translated to ours
   (``n_neighbors=6, sigma=3, n_layers=20, step_size=0.5``, SGD with lr 0.1,
   weight decay 1e-4, 100 epochs); an explicit step that is unstable on a
@@ -131,6 +135,8 @@ def make(method, seed):
 
     if method == "defaults":
         return DiffusionResNetClassifier(random_state=seed)
+    if method == "defaults, standardize=False":
+        return DiffusionResNetClassifier(standardize=False, random_state=seed)
     if method == "defaults, n_layers=20":
         return DiffusionResNetClassifier(n_layers=20, random_state=seed)
     if method == "defaults, n_layers=0":
@@ -287,6 +293,11 @@ def main():
     parser.add_argument("--unscaled", action="store_true")
     parser.add_argument("--random-labels", action="store_true")
     parser.add_argument("--keel", default=None, help="folder of KEEL .dat files")
+    parser.add_argument(
+        "--standardize-column",
+        action="store_true",
+        help="also run the defaults with standardize=False",
+    )
     parser.add_argument("--name", default="tables")
     args = parser.parse_args()
     if args.tables is None:
@@ -294,6 +305,8 @@ def main():
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
     methods = OURS + PEERS
+    if args.standardize_column:
+        methods.insert(1, "defaults, standardize=False")
     jobs = [
         (name, k, seed, m)
         for name in args.tables
@@ -424,7 +437,8 @@ def main():
     if args.rows is not None:
         notes.append(
             f"{args.rows} rows of each table (all of a smaller one), stratified by "
-            "class and drawn anew for each draw, standardised after the draw."
+            "class and drawn anew for each draw"
+            + ("." if args.unscaled else ", standardised after the draw.")
         )
     notes.append(
         f"{args.draws} label draws per table and labels per class; "
