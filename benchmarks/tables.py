@@ -2,7 +2,7 @@
 
     python benchmarks/tables.py [--draws 5] [--per-class 5 20] [--n-jobs 2]
     python benchmarks/tables.py --rows 200 --per-class 5 --name tables_200_rows
-    python benchmarks/tables.py --unscaled --name tables_unscaled
+    python benchmarks/tables.py --unscaled --standardize-column --name tables_unscaled
     python benchmarks/tables.py --random-labels --per-class 2 5 --name tables_random_labels
     python benchmarks/tables.py --keel DIR --rows 3000 --name tables_keel
     python benchmarks/tables.py --keel DIR --rows 3000 --unscaled --standardize-column --name tables_keel_unscaled
