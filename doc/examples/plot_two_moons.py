@@ -8,6 +8,14 @@ The same network without diffusion (``n_layers=0``) and scikit-learn's
 :class:`~sklearn.semi_supervised.LabelSpreading` are fitted on the same data.
 Run it as a script to print the accuracies; the figure shows the labels each
 model gives to the unlabelled points.
+
+On this draw the three are close (0.87 to 0.88). The neighbour graph of a
+thin curve mixes slowly: ``n_layers='auto'`` takes its largest candidate,
+200 layers, which still keep 83% of the features' variance. Over 20 label
+draws diffusion adds about 4 points (0.873 against 0.836 without it;
+``benchmarks/results/synthetic_20_draws.md``), and ``LabelSpreading``,
+which propagates labels to convergence, is a little ahead (0.885). For real
+data where the diffusion shows, see the digits example.
 """
 
 import numpy as np
