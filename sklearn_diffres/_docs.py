@@ -131,7 +131,9 @@ patience : int, default=50
     Epochs without improvement before early stopping.""",
     "net_settings": """\
 verbose : int, default=0
-    1 prints skorch's per-epoch table.
+    1 prints skorch's per-epoch table. With 0 the net leaves skorch's
+    ``PrintLog`` out (it would format the table every epoch without
+    printing it); route ``callbacks__print_log=PrintLog()`` to keep it.
 callbacks : list of skorch callbacks or (name, callback) tuples, \
         default=None
     Added to the net's own: ``training_guard`` (stops on a non-finite

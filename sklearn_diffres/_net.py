@@ -518,6 +518,10 @@ def build_net(
         # callback objects describe net_, not both trainings in turn.
         user_callbacks = copy.deepcopy(user_callbacks)
     callbacks.extend(user_callbacks)
+    if not estimator.verbose:
+        # skorch's PrintLog formats a table every epoch even when it prints
+        # nothing: 15% of a default fit on a table of 800 rows.
+        extra["callbacks__print_log"] = None
     # The user's skorch settings win over the defaults above.
     extra.update(estimator._routed_params())
     return _GraphNet(

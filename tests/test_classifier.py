@@ -233,6 +233,25 @@ def test_verbose_prints_skorch_progress(small, capsys):
     assert "train_loss" in out and "epoch" in out
 
 
+def test_quiet_fit_formats_no_log(small, capsys):
+    # skorch's PrintLog formats a table every epoch even when verbose=0
+    # prints nothing; a quiet fit leaves it out, a routed one is kept.
+    from skorch.callbacks import PrintLog
+
+    X, _, y_semi = small
+    quiet = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
+    assert "print_log" not in dict(quiet.net_.callbacks_)
+    assert "train_loss" in quiet.net_.history[-1]
+    routed = DiffusionResNetClassifier(**SMALL, callbacks__print_log=PrintLog()).fit(
+        X, y_semi
+    )
+    assert isinstance(dict(routed.net_.callbacks_)["print_log"], PrintLog)
+    np.testing.assert_array_equal(
+        quiet.label_distributions_, routed.label_distributions_
+    )
+    assert capsys.readouterr().out == ""
+
+
 def test_prototype_loss_alpha(small):
     X, _, y_semi = small
     plain = DiffusionResNetClassifier(**SMALL).fit(X, y_semi)
