@@ -43,11 +43,9 @@ def warm_state(estimator, X, classes):
     loads the fitted weights into a new net, and the optimizer's state
     (momentum, Adam's moments) when the optimizer class is the same, and
     ``plain``: the same for the fitted network without diffusion
-    (``net_without_diffusion_``), or None where there is none, and
-    ``standardization``: the fitted input map (see
-    :func:`input_standardization`). Raises too when ``standardize`` or the
-    sparsity of ``X`` would change whether the network's input is
-    standardised.
+    (``net_without_diffusion_``), or None where there is none. Raises too
+    when ``standardize`` or the sparsity of ``X`` would change whether the
+    network's input is standardised (see :func:`input_standardization`).
     """
     if not hasattr(estimator, "net_"):
         return None
@@ -107,12 +105,7 @@ def warm_state(estimator, X, classes):
     # The network without diffusion of n_layers='auto', if there was one.
     old_plain = getattr(estimator, "net_without_diffusion_", None)
     plain = None if old_plain is None else {"restore": restorer(old_plain)}
-    return {
-        "same_X": same_X,
-        "restore": restorer(old_net),
-        "plain": plain,
-        "standardization": (mean, getattr(estimator, "input_scale_", None)),
-    }
+    return {"same_X": same_X, "restore": restorer(old_net), "plain": plain}
 
 
 def training_graph(estimator, X32, tr, y_tr, seed, previous):
@@ -216,10 +209,11 @@ def input_standardization(estimator, X, previous):
 
     Dense ``X`` with ``estimator.standardize``: per feature, the mean and the
     standard deviation over the rows (as ``StandardScaler``; 1 for a constant
-    feature). A warm start keeps the map its weights were trained with.
+    feature). A warm start (``previous``, see :func:`warm_state`) keeps the
+    fitted map, the one its weights were trained with.
     """
     if previous is not None:
-        return previous["standardization"]
+        return estimator.input_mean_, estimator.input_scale_
     if not estimator.standardize or sp.issparse(X):
         return None, None
     scaler = StandardScaler().fit(X)
