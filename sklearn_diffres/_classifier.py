@@ -6,6 +6,7 @@
 from numbers import Integral
 
 import numpy as np
+from scipy.special import log_softmax
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state, column_or_1d
@@ -484,6 +485,37 @@ class DiffusionResNetClassifier(
             Rows are finite and sum to 1.
         """
         return softmax(self._new_logits(X, adjacency))
+
+    @fill_doc
+    def predict_log_proba(self, X, adjacency=None):
+        """Logarithm of the class probabilities of new rows.
+
+        Computed from the logits (a log-softmax), so a probability too small
+        for ``predict_proba`` to hold gives a finite logarithm, not
+        ``-inf``.
+
+        Parameters
+        ----------
+        {new_rows}
+
+        Returns
+        -------
+        log_proba : ndarray of shape (n_samples, n_classes)
+            Finite; ``np.exp`` of each row sums to 1.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from sklearn.datasets import make_moons
+        >>> from sklearn_diffres import DiffusionResNetClassifier
+        >>> X, y = make_moons(200, noise=0.1, random_state=0)
+        >>> y_semi = np.where(np.arange(200) < 10, y, -1)
+        >>> clf = DiffusionResNetClassifier(max_epochs=20, random_state=0)
+        >>> log_proba = clf.fit(X, y_semi).predict_log_proba(X[:3])
+        >>> np.allclose(np.exp(log_proba), clf.predict_proba(X[:3]))
+        True
+        """
+        return log_softmax(self._new_logits(X, adjacency), axis=1)
 
     @fill_doc
     def predict(self, X, adjacency=None):

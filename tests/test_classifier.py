@@ -129,6 +129,30 @@ def test_new_rows_batch_independent_and_probabilities(small):
     )
 
 
+def test_predict_log_proba_on_wine():
+    # Real data, defaults: the log-probabilities are those of predict_proba,
+    # finite also for rows so far out that a probability underflows.
+    from scipy.special import logsumexp
+
+    X, y, y_semi = wine_few_labels()
+    clf = DiffusionResNetClassifier(random_state=0).fit(X, y_semi)
+    log_proba = clf.predict_log_proba(X)
+    proba = clf.predict_proba(X)
+    assert log_proba.shape == (len(X), 3)
+    np.testing.assert_allclose(log_proba, np.log(proba), rtol=1e-6)
+    np.testing.assert_array_equal(
+        clf.classes_[log_proba.argmax(axis=1)], clf.predict(X)
+    )
+    # A fixed n_layers has no second network to average with: far rows get
+    # probabilities of exactly 0, whose logarithm predict_log_proba keeps.
+    fixed = DiffusionResNetClassifier(n_layers=10, random_state=0).fit(X, y_semi)
+    for model in (clf, fixed):
+        far = model.predict_log_proba(X[:5] * 1e6)
+        assert np.isfinite(far).all()
+        np.testing.assert_allclose(logsumexp(far, axis=1), 0, atol=1e-9)
+    assert (fixed.predict_proba(X[:5] * 1e6) == 0).any()
+
+
 def test_component_without_labels_gets_finite_probabilities():
     rng = np.random.RandomState(0)
     X = np.vstack(
