@@ -75,11 +75,32 @@ class _ResidualBlock(nn.Module):
         """``relu(Linear(x))``, the first layer of ``f``.
 
         A sparse ``x`` (first block) is multiplied as sparse: ``x W^T``
-        costs ``nnz(x)`` times the width, not n times width squared.
+        costs ``nnz(x)`` times the width, not n times width squared. On the
+        CPU each row of ``x W^T`` is the sum of the rows of ``W^T`` that the
+        row's entries select, weighted by them: ``F.embedding_bag`` over the
+        CSR arrays. Measured by ``benchmarks/sparse_input.py`` against the
+        sparse ``addmm`` it replaces: for CiteSeer's 2110 x 3703 words and
+        the paper's 3703 x 3703 layer, 32 / 43 ms forward instead of 47 /
+        93 (two / one threads) and 61 / 100 ms backward instead of 121 /
+        172, a training epoch with the authors' settings 1.09x faster; at
+        the default width (256) the forward pass 1.9-2.1x faster, the
+        backward pass 0.83-0.94x (two threads) and 1.03-1.12x (one). The
+        same values to rounding. Other devices keep ``addmm``.
         """
-        if x.layout == torch.sparse_csr:
-            return F.relu(torch.addmm(self.fc1.bias, x, self.fc1.weight.T))
-        return F.relu(self.fc1(x))
+        if x.layout != torch.sparse_csr:
+            return F.relu(self.fc1(x))
+        weight = self.fc1.weight.T  # contiguous: see _transposed_layout
+        if x.device.type != "cpu":
+            return F.relu(torch.addmm(self.fc1.bias, x, weight))
+        rows = F.embedding_bag(
+            x.col_indices(),
+            weight,
+            x.crow_indices(),
+            mode="sum",
+            per_sample_weights=x.values(),
+            include_last_offset=True,
+        )
+        return F.relu(rows + self.fc1.bias)
 
     def forward(self, x, x_dense=None):
         out = self.inner(x)

@@ -225,6 +225,34 @@ def test_sparse_input_layer_keeps_values_and_trains_like_dense():
     np.testing.assert_allclose(step_sparse.numpy(), step_dense.numpy(), atol=1e-6)
 
 
+def test_sparse_first_layer_sums_weight_rows_like_the_dense_product():
+    # On the CPU a sparse input's first layer sums the weight rows its
+    # entries select (F.embedding_bag): the dense product's values and
+    # gradient, with an empty row and with the weight in either layout.
+    from sklearn_diffres._module import _ResidualBlock
+
+    rng = np.random.RandomState(0)
+    X = rng.uniform(size=(30, 12)).astype(np.float32)
+    X[X < 0.7] = 0
+    X[4] = 0  # a row without entries
+    for transposed in (False, True):
+        torch.manual_seed(0)
+        block = _ResidualBlock(12, "mlp", 7)
+        if transposed:
+            block.fc1.weight.data = block.fc1.weight.data.T.contiguous().T
+        grad = torch.randn(30, 7)
+        results = []
+        for x in (torch.from_numpy(X), to_torch(sp.csr_matrix(X))):
+            block.fc1.weight.grad = None
+            out = block.inner(x)
+            out.backward(grad)
+            results += [out.detach(), block.fc1.weight.grad.clone()]
+        dense_out, dense_grad, sparse_out, sparse_grad = results
+        np.testing.assert_allclose(sparse_out.numpy(), dense_out.numpy(), atol=1e-6)
+        np.testing.assert_allclose(sparse_grad.numpy(), dense_grad.numpy(), atol=1e-5)
+        assert dense_grad.abs().sum() > 0
+
+
 def test_sparse_product_into_ignores_what_the_buffer_held():
     from sklearn_diffres._kernels import _spmm_into
 
