@@ -144,7 +144,7 @@ def fit_rows(epochs):
     y_semi = few_labels(labels, 5, np.random.RandomState(0))
     unlabelled = y_semi == -1
     results = {}
-    # Alternating, twice each, so that drift on the machine hits both.
+    # Alternating, three times each, so that drift on the machine hits both.
     for _ in range(3):
         for path in ("addmm", "embedding_bag"):
             with first_layer(path), warnings.catch_warnings():

@@ -51,8 +51,10 @@ def _transposed_layout(weight):
     the whole matrix in every forward pass and once more for the gradient.
     For CiteSeer's 3703 x 3703 first layer on two cores, a forward pass took
     91-98 ms instead of 174-178 ms, forward and backward 245-249 ms instead of
-    333-361 ms, with the same values and gradients. A dense input is
-    multiplied by BLAS, which reads either layout without a copy.
+    333-361 ms, with the same values and gradients. The CPU path now sums
+    rows of this contiguous matrix instead (``_ResidualBlock.inner``); other
+    devices keep the sparse product. A dense input is multiplied by BLAS,
+    which reads either layout without a copy.
     """
     with torch.no_grad():
         if not weight.T.is_contiguous():
