@@ -36,7 +36,7 @@ from _common import few_labels, load_citation, row_normalize, split_per_class
 from _common import write_table
 from cora import diffresnet
 from sklearn_diffres import DiffusionResNetClassifier
-from sklearn_diffres._module import _ResidualBlock
+from sklearn_diffres._module import _ResidualBlock, _transposed_layout
 from sklearn_diffres._utils import to_torch_sparse
 
 
@@ -88,8 +88,7 @@ def layer_rows(repeats):
         for width in (X.shape[1], 256):
             torch.manual_seed(0)
             block = _ResidualBlock(X.shape[1], "mlp", width)
-            with torch.no_grad():  # the layout set_graph gives a sparse input
-                block.fc1.weight.data = block.fc1.weight.data.T.contiguous().T
+            _transposed_layout(block.fc1.weight)  # as set_graph lays it out
             grad = torch.randn(X.shape[0], width, generator=torch.Generator())
 
             def forward(inner):

@@ -229,7 +229,7 @@ def test_sparse_first_layer_sums_weight_rows_like_the_dense_product():
     # On the CPU a sparse input's first layer sums the weight rows its
     # entries select (F.embedding_bag): the dense product's values and
     # gradient, with an empty row and with the weight in either layout.
-    from sklearn_diffres._module import _ResidualBlock
+    from sklearn_diffres._module import _ResidualBlock, _transposed_layout
 
     rng = np.random.RandomState(0)
     X = rng.uniform(size=(30, 12)).astype(np.float32)
@@ -239,7 +239,7 @@ def test_sparse_first_layer_sums_weight_rows_like_the_dense_product():
         torch.manual_seed(0)
         block = _ResidualBlock(12, "mlp", 7)
         if transposed:
-            block.fc1.weight.data = block.fc1.weight.data.T.contiguous().T
+            _transposed_layout(block.fc1.weight)
         grad = torch.randn(30, 7)
         results = []
         for x in (torch.from_numpy(X), to_torch(sp.csr_matrix(X))):
