@@ -43,6 +43,10 @@ SETTINGS = dict(
 )
 
 
+#: The classifier's defaults the table's note names.
+DEFAULTS = DiffusionResNetClassifier().get_params()
+
+
 def features():
     X, y = load_digits(return_X_y=True)
     X = X - X.mean(axis=0)
@@ -115,7 +119,11 @@ def main():
             + ", ".join(f"{k}={v}" for k, v in SETTINGS.items())
             + "; no diffusion: the same with n_layers=0.",
             "Diff-ResNet, defaults: DiffusionResNetClassifier(random_state=seed), "
-            "nothing else (n_neighbors=10, sigma=5, n_layers='auto', ...).",
+            "nothing else ("
+            + ", ".join(
+                f"{k}={DEFAULTS[k]!r}" for k in ("n_neighbors", "sigma", "n_layers")
+            )
+            + ", ...).",
             "Features: load_digits pixels centred by the mean image and L2-normalised.",
         ],
     )
