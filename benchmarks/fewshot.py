@@ -43,10 +43,6 @@ SETTINGS = dict(
 )
 
 
-#: The classifier's defaults the table's note names.
-DEFAULTS = DiffusionResNetClassifier().get_params()
-
-
 def features():
     X, y = load_digits(return_X_y=True)
     X = X - X.mean(axis=0)
@@ -92,6 +88,7 @@ def main():
     parser.add_argument("--name", default="fewshot")
     args = parser.parse_args()
     X, y = features()
+    defaults = DiffusionResNetClassifier().get_params()
     rows = []
     for shot in (1, 5):
         t = time.perf_counter()
@@ -121,7 +118,7 @@ def main():
             "Diff-ResNet, defaults: DiffusionResNetClassifier(random_state=seed), "
             "nothing else ("
             + ", ".join(
-                f"{k}={DEFAULTS[k]!r}" for k in ("n_neighbors", "sigma", "n_layers")
+                f"{k}={defaults[k]!r}" for k in ("n_neighbors", "sigma", "n_layers")
             )
             + ", ...).",
             "Features: load_digits pixels centred by the mean image and L2-normalised.",
